@@ -1,0 +1,54 @@
+# vixray — every target installs what it needs first; re-running install is instant.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build. Override for GPUs: make install TORCH=torch==2.13.0
+TORCH  ?= torch==2.13.0
+
+EXP     ?= quick
+DATA    ?= auto
+ADDRESS ?=
+RESUME  ?=
+RESULTS ?= results
+PORT    ?= 8050
+
+.PHONY: install test test-fast lint bench tune evaluate dashboard clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lint: install
+	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
+	$(VENV)/bin/ruff format --check vixray dashboards tests benchmarks
+
+test: install
+	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) benchmarks/bench_features.py
+
+tune: install
+	$(VENV)/bin/vixray tune --experiment experiments/$(EXP).yaml --data $(DATA) --results $(RESULTS) \
+		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(RESUME),--resume latest)
+
+evaluate: install
+	$(VENV)/bin/vixray evaluate --best --results $(RESULTS) --data $(DATA)
+
+dashboard: install
+	$(VENV)/bin/vixray dashboard --results $(RESULTS) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from vixray.config import ErasConfig, ExperimentConfig, LabelConfig
+from vixray.data import synthetic_prices
+from vixray.dataset import build_dataset, development_dataset, holdout_dataset, resolve_eras
+
+TICKERS = ("SPY", "QQQ", "^VIX")
+
+
+@pytest.fixture(scope="module")
+def prices() -> pl.DataFrame:
+    return synthetic_prices(n_days=400, seed=3)
+
+
+def test_resolve_last_fraction(prices):
+    eras = resolve_eras(prices["date"], ErasConfig(holdout_fraction=0.25))
+    dates = prices["date"].to_list()
+    assert eras.holdout == (dates[300], dates[-1])
+    assert eras.development == (dates[0], dates[299])
+
+
+def test_resolve_dates_clip_to_data(prices):
+    dates = prices["date"].to_list()
+    cfg = ErasConfig(development_start=date(1990, 1, 1), holdout_start=dates[350])
+    eras = resolve_eras(prices["date"], cfg)
+    assert eras.development == (dates[0], dates[349])
+    assert eras.holdout == (dates[350], dates[-1])
+    assert eras.to_dict()["holdout"]["start"] == dates[350].isoformat()
+
+
+def test_resolve_errors(prices):
+    last = prices["date"][-1]
+    with pytest.raises(ValueError, match=r"holds no trading day of the data loaded.*write 'holdout: last 20%'"):
+        resolve_eras(prices["date"], ErasConfig(holdout_start=date(2099, 1, 1)))
+    with pytest.raises(ValueError, match=r"eras.development ends before any trading day"):
+        resolve_eras(prices["date"], ErasConfig(holdout_start=prices["date"][0]))
+    with pytest.raises(ValueError, match=r"no trading days were loaded"):
+        resolve_eras([], ErasConfig(holdout_start=last))
+
+
+def test_development_dataset_never_reads_holdout(prices):
+    exp = ExperimentConfig(name="t")
+    eras = resolve_eras(prices["date"], exp.eras)
+    dev = development_dataset(prices, exp, eras)
+    assert max(dev.frame["label_date"]) <= eras.development[1]
+    assert max(dev.dates) < eras.development[1]
+    # wreck every holdout price: the development table is bit-for-bit the same
+    wrecked = prices.with_columns(
+        [
+            pl.when(pl.col("date") >= eras.holdout[0]).then(pl.col(c) * 7.0).otherwise(pl.col(c)).alias(c)
+            for c in prices.columns
+            if c != "date"
+        ]
+    )
+    assert development_dataset(wrecked, exp, eras).frame.equals(dev.frame)
+
+
+def test_holdout_dataset_marks_first_holdout_row(prices):
+    exp = ExperimentConfig(name="t")
+    eras = resolve_eras(prices["date"], exp.eras)
+    full, first = holdout_dataset(prices, exp, eras)
+    assert full.dates[first] == eras.holdout[0]
+    assert full.dates[first - 1] < eras.holdout[0]
+
+
+def test_dataset_columns_and_no_nulls(prices):
+    ds = build_dataset(prices, tickers=TICKERS, feature_set="extended", labels=LabelConfig())
+    assert ds.X.shape == (len(ds), len(ds.feature_names)) and ds.X.dtype == np.float64
+    assert set(np.unique(ds.y)) <= {0, 1, 2}
+    assert ds.frame.null_count().sum_horizontal()[0] == 0
+    for col in ("label", "label_date", "prev_label", "har_1", "har_5", "har_22", "target_log_change"):
+        assert col in ds.frame.columns
+    # prev_label is yesterday's label
+    np.testing.assert_array_equal(ds.column("prev_label")[1:], ds.y[:-1])

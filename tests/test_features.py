@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from vixray.features import (
+    FEATURE_SETS,
+    build_features,
+    deviation_from_mean,
+    feature_exprs,
+    prefix,
+    realised_vol,
+    rolling_std,
+    simple_return,
+)
+
+TICKERS = ("SPY", "QQQ", "^VIX", "^VIX3M")
+
+
+def frame_from(closes: dict[str, list[float]]) -> pl.DataFrame:
+    n = len(next(iter(closes.values())))
+    cols: dict[str, object] = {"date": [date(2021, 1, 4) + timedelta(days=i) for i in range(n)]}
+    for ticker, values in closes.items():
+        cols[f"{prefix(ticker)}_close"] = values
+        cols[f"{prefix(ticker)}_adj_close"] = values
+    return pl.DataFrame(cols)
+
+
+def random_frame(n: int = 80, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return frame_from({t: list(100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))) for t in TICKERS})
+
+
+def test_prefix_strips_caret():
+    assert prefix("^VIX") == "VIX"
+    assert prefix("SPY") == "SPY"
+    assert prefix("^VIX3M") == "VIX3M"
+
+
+def test_simple_return_and_rolling_std_by_hand():
+    frame = frame_from({"SPY": [100.0, 110.0, 99.0, 99.0, 108.9, 98.01]})
+    out = frame.select(
+        simple_return("SPY").alias("r"),
+        rolling_std(simple_return("SPY"), window=5).alias("s"),
+        deviation_from_mean("SPY", window=2).alias("d"),
+    )
+    # returns: -, +10%, -10%, 0, +10%, -10%
+    assert out["r"].to_list()[1:] == pytest.approx([0.10, -0.10, 0.0, 0.10, -0.10])
+    # first full window holds rows 1..5: [0.1, -0.1, 0, 0.1, -0.1], mean 0, ss = 0.04, ddof 1 -> var 0.01
+    assert out["s"][5] == pytest.approx(0.1)
+    assert out["s"][4] is None  # only four returns yet
+    # 99.0 - mean(99.0, 108.9)
+    assert out["d"][4] == pytest.approx(108.9 - (99.0 + 108.9) / 2)
+
+
+def test_realised_vol_is_annualised_log_return_std():
+    closes = [100.0, 101.0, 99.0, 102.0, 100.5, 103.0]
+    frame = frame_from({"SPY": closes})
+    got = frame.select(realised_vol("SPY", window=5).alias("rv"))["rv"][5]
+    logs = np.diff(np.log(closes))
+    assert got == pytest.approx(np.std(logs, ddof=1) * math.sqrt(252))
+
+
+def test_seed_set_columns():
+    out = build_features(random_frame(), "seed", tickers=TICKERS)
+    assert out.columns == ["date", "spy_ret", "qqq_ret", "vix_ret", "spy_std5", "qqq_std5", "qqq_spy_spread"]
+
+
+def test_extended_set_adds_term_structure_only_with_vix3m():
+    with_3m = build_features(random_frame(), "extended", tickers=TICKERS).columns
+    without = build_features(random_frame(), "extended", tickers=("SPY", "QQQ", "^VIX")).columns
+    assert "vix_vix3m" in with_3m
+    assert "vix_vix3m" not in without
+    assert set(with_3m) - set(without) == {"vix_vix3m"}
+
+
+@pytest.mark.parametrize("set_name", sorted(FEATURE_SETS))
+def test_no_lookahead_every_feature_every_cut(set_name):
+    """Perturb every input row after day t: no feature at a day <= t may change, for every t."""
+    base = random_frame(n=60, seed=1)
+    reference = build_features(base, set_name, tickers=TICKERS).drop("date")
+    value_cols = [c for c in base.columns if c != "date"]
+    rng = np.random.default_rng(2)
+    for t in range(0, base.height - 1):
+        noise = rng.uniform(0.5, 2.0, size=(base.height, len(value_cols)))
+        noise[: t + 1] = 1.0  # rows 0..t untouched
+        perturbed = base.with_columns(
+            [pl.Series(c, base[c].to_numpy() * noise[:, j]) for j, c in enumerate(value_cols)]
+        )
+        got = build_features(perturbed, set_name, tickers=TICKERS).drop("date")
+        head_ref, head_got = reference.head(t + 1), got.head(t + 1)
+        for col in reference.columns:
+            a, b = head_ref[col].to_numpy(), head_got[col].to_numpy()
+            np.testing.assert_array_equal(np.isnan(a.astype(float)), np.isnan(b.astype(float)), err_msg=col)
+            np.testing.assert_allclose(a, b, rtol=0, atol=0, equal_nan=True, err_msg=f"{col} at t={t}")
+        # and the perturbation did reach the later rows, so the check is not vacuous
+        if t < base.height - 10:
+            assert not np.allclose(reference["spy_ret"][t + 5 :].to_numpy(), got["spy_ret"][t + 5 :].to_numpy())
+
+
+def test_unknown_set_is_an_error():
+    with pytest.raises(ValueError, match=r"features.set = 'fancy'.*choose one of \['extended', 'seed'\]"):
+        feature_exprs("fancy", tickers=TICKERS)
+
+
+def test_missing_required_ticker_is_an_error():
+    with pytest.raises(ValueError, match=r"'qqq_ret' of set 'seed' needs tickers \['QQQ'\].*add them to data.tickers"):
+        feature_exprs("seed", tickers=("SPY", "^VIX"))
+
+
+@pytest.mark.integration
+def test_seed_set_matches_pandas_on_real_data(shared_data):
+    pd = pytest.importorskip("pandas")
+    from vixray.data import load_prices
+
+    prices = load_prices(f"csv:{shared_data}")
+    ours = build_features(prices.frame, "seed", tickers=prices.tickers)
+
+    def read(name: str) -> pd.Series:
+        df = pd.read_csv(shared_data / f"{name}.csv", parse_dates=["Date"], index_col="Date")
+        return df["Adj Close"]
+
+    adj = pd.concat({"SPY": read("SPY"), "QQQ": read("QQQ"), "VIX": read("VIX")}, axis=1, join="inner")
+    ret = adj.pct_change()
+    expected = pd.DataFrame(
+        {
+            "spy_ret": ret["SPY"],
+            "qqq_ret": ret["QQQ"],
+            "vix_ret": ret["VIX"],
+            "spy_std5": ret["SPY"].rolling(5).std(),
+            "qqq_std5": ret["QQQ"].rolling(5).std(),
+            "qqq_spy_spread": ret["QQQ"] - ret["SPY"],
+        }
+    )
+    assert ours.height == len(expected) == 6870
+    for col in expected.columns:
+        np.testing.assert_allclose(
+            ours[col].to_numpy().astype(float), expected[col].to_numpy(), rtol=0, atol=1e-9, equal_nan=True, err_msg=col
+        )
