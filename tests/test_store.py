@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from vixray import store
+
+
+def make_run(tmp_path, experiment="exp", **manifest):
+    return store.create_run(tmp_path, experiment, manifest={"status": "running", **manifest})
+
+
+def test_run_ids_sort_by_time_and_differ():
+    early = store.new_run_id(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    late = store.new_run_id(datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC))
+    assert early.startswith("20260102-030405-") and early < late
+    assert len({store.new_run_id() for _ in range(20)}) == 20
+
+
+def test_create_run_never_reuses_a_directory(tmp_path):
+    a, b = make_run(tmp_path), make_run(tmp_path)
+    assert a.path != b.path and a.path.parent == b.path.parent == (tmp_path / "exp").resolve()
+    assert a.manifest()["run_id"] == a.run_id and a.manifest()["experiment"] == "exp"
+
+
+def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
+    target = tmp_path / "x.json"
+    store.write_json(target, {"a": 1})
+
+    def broken(path):
+        path.write_text('{"half": ')
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.write_atomic(target, broken)
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left behind
+
+
+def test_tables_are_none_until_written_then_read_back(tmp_path):
+    run = make_run(tmp_path)
+    assert run.trials() is None and run.curves() is None
+    frame = pl.DataFrame({"trial_id": ["a"], "status": ["finished"], "val_loss": [0.9]})
+    store.write_parquet(run.path / store.TRIALS, frame)
+    assert run.trials().equals(frame)
+
+
+def test_list_and_load_runs(tmp_path):
+    first = make_run(tmp_path, "alpha")
+    second = make_run(tmp_path, "beta")
+    (tmp_path / "beta" / "broken-run").mkdir()
+    (tmp_path / "beta" / "broken-run" / store.MANIFEST).write_text("{not json")
+    runs = store.list_runs(tmp_path)
+    assert {r.run_id for r in runs} == {first.run_id, second.run_id, "broken-run"}
+    broken = next(r for r in runs if r.run_id == "broken-run")
+    assert broken.status == "malformed" and "not valid JSON" in broken.problem
+    assert store.load_run(tmp_path, "latest", experiment="alpha").path == first.path
+    assert store.load_run(tmp_path, first.run_id).path == first.path
+
+
+def test_load_run_errors_list_what_exists(tmp_path):
+    with pytest.raises(store.RunNotFoundError, match=r"no runs in .*; run `make tune` first"):
+        store.load_run(tmp_path)
+    run = make_run(tmp_path, "alpha")
+    with pytest.raises(store.RunNotFoundError, match=rf"run 'nope' not found .*alpha/{run.run_id}"):
+        store.load_run(tmp_path, "nope")
+    with pytest.raises(
+        store.RunNotFoundError, match=r"no runs for experiment 'beta'.*experiments with runs: \['alpha'\]"
+    ):
+        store.load_run(tmp_path, experiment="beta")
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", ".hidden", "x" * 200, "..", "a\\b"])
+def test_ids_cannot_escape_the_store(bad):
+    with pytest.raises(ValueError, match="is not valid: use letters"):
+        store.check_id(bad)
+
+
+def test_best_trials_by_manifest_metric(tmp_path):
+    run = make_run(tmp_path, search={"metric": "val_loss", "mode": "min"})
+    frame = pl.DataFrame(
+        {
+            "trial_id": ["a", "b", "c", "d"],
+            "status": ["finished", "pruned", "errored", "finished"],
+            "val_loss": [0.95, 0.90, None, 0.99],
+        }
+    )
+    store.write_parquet(run.path / store.TRIALS, frame)
+    assert store.best_trials(run, k=2)["trial_id"].to_list() == ["b", "a"]
+    assert store.best_trials(run, k=1, metric="val_loss", mode="max")["trial_id"].to_list() == ["d"]
+    with pytest.raises(ValueError, match=r"k = 0: ask for at least one trial"):
+        store.best_trials(run, k=0)
+    with pytest.raises(ValueError, match=r"metric 'nope' is not a trials column"):
+        store.best_trials(run, metric="nope")
+
+
+def test_best_trials_without_finished_trials(tmp_path):
+    run = make_run(tmp_path, search={"metric": "val_loss", "mode": "min"})
+    with pytest.raises(ValueError, match=r"has no trials yet"):
+        store.best_trials(run)
+    store.write_parquet(
+        run.path / store.TRIALS,
+        pl.DataFrame(
+            {"trial_id": ["a"], "status": ["errored"], "val_loss": [None]},
+            schema={"trial_id": pl.String, "status": pl.String, "val_loss": pl.Float64},
+        ),
+    )
+    with pytest.raises(ValueError, match=r"has no finished trial with a value for 'val_loss'"):
+        store.best_trials(run)
+
+
+def test_evaluation_dirs_are_new_each_time(tmp_path):
+    run = make_run(tmp_path)
+    a, b = run.new_evaluation_dir(), run.new_evaluation_dir()
+    assert a != b and a.parent == b.parent == run.path / store.EVALUATION_DIR
+    assert run.evaluations() == []  # listed only once their report exists
+    store.write_json(a / "report.json", {})
+    assert run.evaluations() == [a]
+
+
+def test_update_manifest_keeps_other_fields(tmp_path):
+    run = make_run(tmp_path, data={"source": "sample"})
+    run.update_manifest(status="finished", counts={"finished": 3})
+    manifest = run.manifest()
+    assert manifest["status"] == "finished" and manifest["data"] == {"source": "sample"}

@@ -1,0 +1,269 @@
+"""The on-disk results store: one directory per search, never overwritten, written atomically.
+
+Layout::
+
+    results/<experiment>/<run-id>/          run ids are UTC timestamps (sortable) plus a random suffix
+        manifest.json     resolved experiment, data description + fingerprint, eras, folds, seeds, versions, status
+        trials.parquet    one row per trial: trial_id, status, param.*, pooled test metrics, fold<k>_* metrics,
+                          best/last validation metric, epochs, seconds, error
+        folds.parquet     one row per trial x fold: test metrics and date ranges
+        baselines.parquet one row per baseline x fold (plus fold = -1 for pooled): the same metrics on the same rows
+        curves.parquet    one row per trial x epoch x fold: train_loss, val_loss, val_accuracy
+        optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``)
+        ray/              Ray Tune's experiment directory (``Tuner.restore`` / ``ResultGrid`` work on it)
+        evaluation/<eval-id>/   written by ``vixray evaluate``: report.json, predictions.parquet, report.html
+
+Every file is written to a temporary name and renamed, so a reader (the dashboard, ``evaluate``) sees either the old
+or the new file, never half of one, and a run that is still going is readable. This module imports neither Ray nor
+torch: the dashboard reads through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+MANIFEST = "manifest.json"
+TRIALS = "trials.parquet"
+FOLDS = "folds.parquet"
+BASELINES = "baselines.parquet"
+CURVES = "curves.parquet"
+OPTUNA_DB = "optuna.db"
+RAY_DIR = "ray"
+EVALUATION_DIR = "evaluation"
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class RunNotFoundError(ValueError):
+    """No run (or experiment) matches; the message lists what exists."""
+
+
+def check_id(value: str, *, what: str = "run id") -> str:
+    """Accept only plain names, so no id taken from a URL or the command line can reach outside the store."""
+    if not isinstance(value, str) or not _ID.fullmatch(value) or ".." in value:
+        raise ValueError(f"{what} {value!r} is not valid: use letters, digits, '_', '-' and '.' only")
+    return value
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``20261125-053012-3fa9``: sorts by start time; the suffix keeps two runs in one second apart."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+# ------------------------------------------------------------------------------------------------ atomic writes
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n"))
+
+
+def write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    write_atomic(path, frame.write_parquet)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory. Readers return None for a file not written yet; a malformed file raises ValueError."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def experiment(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def ray_dir(self) -> Path:
+        return self.path / RAY_DIR
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{(self.path / OPTUNA_DB).resolve()}"
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.path / MANIFEST
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; the run was never started properly")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        return data
+
+    def _table(self, name: str) -> pl.DataFrame | None:
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            return pl.read_parquet(path)
+        except Exception as err:  # polars raises several error types for a damaged file
+            raise ValueError(f"{path}: unreadable Parquet ({err})") from None
+
+    def trials(self) -> pl.DataFrame | None:
+        return self._table(TRIALS)
+
+    def folds(self) -> pl.DataFrame | None:
+        return self._table(FOLDS)
+
+    def baselines(self) -> pl.DataFrame | None:
+        return self._table(BASELINES)
+
+    def curves(self) -> pl.DataFrame | None:
+        return self._table(CURVES)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        data = {**self.manifest(), **changes}
+        write_json(self.path / MANIFEST, data)
+        return data
+
+    def evaluations(self) -> list[Path]:
+        root = self.path / EVALUATION_DIR
+        if not root.is_dir():
+            return []
+        return sorted(p for p in root.iterdir() if p.is_dir() and (p / "report.json").is_file())
+
+    def new_evaluation_dir(self) -> Path:
+        root = self.path / EVALUATION_DIR
+        root.mkdir(parents=True, exist_ok=True)
+        while True:  # never reuse an id: an earlier evaluation is never overwritten
+            path = root / new_run_id()
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+
+
+def create_run(results_dir: Path, experiment: str, *, manifest: dict[str, Any]) -> Run:
+    """Make a fresh run directory (an existing one is never reused) and write its first manifest."""
+    check_id(experiment, what="experiment name")
+    root = Path(results_dir).resolve() / experiment
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = root / new_run_id()
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    run = Run(path)
+    write_json(path / MANIFEST, {"run_id": run.run_id, "experiment": experiment, **manifest})
+    return run
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of :func:`list_runs`; ``problem`` says why a run directory could not be read."""
+
+    experiment: str
+    run_id: str
+    path: Path
+    status: str
+    problem: str | None = None
+
+
+def list_runs(results_dir: Path, *, experiment: str | None = None) -> list[RunSummary]:
+    """Every run under ``results_dir``, oldest first; malformed ones are listed with their problem."""
+    root = Path(results_dir)
+    if experiment is not None:
+        check_id(experiment, what="experiment name")
+    if not root.is_dir():
+        return []
+    out = []
+    for exp_dir in sorted(p for p in root.iterdir() if p.is_dir() and _ID.fullmatch(p.name)):
+        if experiment is not None and exp_dir.name != experiment:
+            continue
+        for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir() and _ID.fullmatch(p.name)):
+            try:
+                status = str(Run(run_dir).manifest().get("status", "unknown"))
+                problem = None
+            except ValueError as err:
+                status, problem = "malformed", str(err)
+            out.append(RunSummary(exp_dir.name, run_dir.name, run_dir, status, problem))
+    return sorted(out, key=lambda r: (r.run_id, r.experiment))
+
+
+def load_run(results_dir: Path, run: str = "latest", *, experiment: str | None = None) -> Run:
+    """A run by id (or ``latest``, optionally within one experiment). Errors list what exists."""
+    runs = list_runs(results_dir, experiment=experiment)
+    if not runs:
+        where = f" for experiment {experiment!r}" if experiment else ""
+        known = sorted({r.experiment for r in list_runs(results_dir)})
+        also = f"; experiments with runs: {known}" if known and experiment else ""
+        raise RunNotFoundError(f"no runs{where} in {results_dir}{also}; run `make tune` first")
+    if run == "latest":
+        readable = [r for r in runs if r.problem is None]
+        if not readable:
+            raise RunNotFoundError(f"every run in {results_dir} is malformed: {runs[-1].problem}")
+        return Run(readable[-1].path)
+    check_id(run)
+    matches = [r for r in runs if r.run_id == run]
+    if not matches:
+        listing = ", ".join(f"{r.experiment}/{r.run_id}" for r in runs[-10:])
+        raise RunNotFoundError(f"run {run!r} not found in {results_dir}; runs: {listing}")
+    return Run(matches[0].path)
+
+
+def best_trials(run: Run, *, k: int = 1, metric: str | None = None, mode: str | None = None) -> pl.DataFrame:
+    """The ``k`` best finished trials by the run's search metric (from the manifest unless given)."""
+    if k < 1:
+        raise ValueError(f"k = {k}: ask for at least one trial")
+    trials = run.trials()
+    if trials is None or trials.is_empty():
+        raise ValueError(f"run {run.run_id} has no trials yet ({run.path / TRIALS} is missing or empty)")
+    search = run.manifest().get("search", {})
+    metric = metric or search.get("metric")
+    mode = mode or search.get("mode")
+    if metric is None or mode not in ("min", "max"):
+        raise ValueError(
+            f"run {run.run_id}: the manifest names no search metric/mode; pass metric= and mode="
+        )
+    if metric not in trials.columns:
+        raise ValueError(f"metric {metric!r} is not a trials column; columns: {sorted(trials.columns)}")
+    done = trials.filter(pl.col("status").is_in(["finished", "pruned"]) & pl.col(metric).is_not_null())
+    if done.is_empty():
+        raise ValueError(f"run {run.run_id} has no finished trial with a value for {metric!r}")
+    return done.sort(metric, descending=(mode == "max"), nulls_last=True).head(k)
