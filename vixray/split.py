@@ -1,0 +1,203 @@
+"""Walk-forward folds: rolling or expanding training blocks, a gap, then a test block, anchored at the data's end.
+
+:class:`WalkForwardSplit` honours scikit-learn's splitter contract (``split(X, y, groups)`` yields ``(train, test)``
+index arrays, ``get_n_splits``), so it can be passed as ``cv=`` to ``cross_val_score`` and friends.
+:func:`describe_folds` turns the folds into dates for reports and manifests; :func:`fold_diagram` draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+_MARKS = {"train": "T", "gap": "g", "test": "t", "unused": " "}
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def _int_param(name: str, value: Any, *, minimum: int) -> int:
+    # bool is an int subclass; True as a fold count is always a mistake
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"WalkForwardSplit {name} = {value!r}: must be an integer >= {minimum}")
+    return int(value)
+
+
+def _num_samples(X: Any) -> int:
+    shape = getattr(X, "shape", None)
+    if isinstance(shape, tuple) and len(shape) >= 1:
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError:
+        raise ValueError(
+            f"X of type {type(X).__name__} has no length: pass an array, a DataFrame or a list with one row per "
+            "sample"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------------ the splitter
+
+
+class WalkForwardSplit:
+    """Walk-forward cross-validation: train on a block of the past, skip ``gap`` rows, test on the next block.
+
+    Folds are anchored at the END of the data, as in scikit-learn's ``TimeSeriesSplit``: the last test block ends at
+    the last sample, and each earlier fold sits ``step`` rows before the next. For ``n`` samples, fold ``k``
+    (0-based, oldest first) is::
+
+        test_end    = n - (n_splits - 1 - k) * step        (exclusive)
+        test_start  = test_end - test_size
+        train_end   = test_start - gap                     (exclusive)
+        train_start = 0 if expanding else train_end - train_size
+
+    Rolling folds (``expanding=False``), ``n_splits=3, train_size=8, gap=1, test_size=3`` on 18 samples, one
+    character per sample::
+
+        sample:  012345678901234567
+        fold 0: |TTTTTTTTgttt      |
+        fold 1: |   TTTTTTTTgttt   |
+        fold 2: |      TTTTTTTTgttt|
+                 T = train, g = gap, t = test
+
+    Expanding folds (``expanding=True``), same settings: every fold trains on all rows before its gap::
+
+        sample:  012345678901234567
+        fold 0: |TTTTTTTTgttt      |
+        fold 1: |TTTTTTTTTTTgttt   |
+        fold 2: |TTTTTTTTTTTTTTgttt|
+                 T = train, g = gap, t = test
+
+    Parameters
+    ----------
+    n_splits:
+        Number of folds (>= 1).
+    train_size:
+        Rows in each training block; with ``expanding=True`` the size of the first (smallest) block when the data
+        holds exactly :meth:`min_samples` rows (extra history at the start goes into every expanding block).
+    test_size:
+        Rows in each test block.
+    step:
+        Rows between the starts of consecutive test blocks; defaults to ``test_size``. Test blocks never overlap,
+        so ``step < test_size`` is an error (``step > test_size`` leaves untested rows between blocks).
+    gap:
+        Rows dropped between the last training row and the first test row. It must cover the label horizon, so no
+        training label is computed from prices inside the test block; the caller checks ``gap >= horizon``.
+    expanding:
+        Train from the first sample in every fold instead of on a rolling block of ``train_size`` rows.
+    """
+
+    def __init__(
+        self,
+        n_splits: int = 5,
+        *,
+        train_size: int,
+        test_size: int,
+        step: int | None = None,
+        gap: int = 1,
+        expanding: bool = False,
+    ) -> None:
+        self.n_splits = _int_param("n_splits", n_splits, minimum=1)
+        self.train_size = _int_param("train_size", train_size, minimum=1)
+        self.test_size = _int_param("test_size", test_size, minimum=1)
+        self.step = self.test_size if step is None else _int_param("step", step, minimum=1)
+        if self.step < self.test_size:
+            raise ValueError(
+                f"WalkForwardSplit step = {self.step} is below test_size = {self.test_size}: test blocks would "
+                f"overlap; use step >= {self.test_size} (or leave step unset to use test_size)"
+            )
+        self.gap = _int_param("gap", gap, minimum=0)
+        if not isinstance(expanding, bool | np.bool_):
+            raise ValueError(f"WalkForwardSplit expanding = {expanding!r}: must be True or False")
+        self.expanding = bool(expanding)
+
+    def min_samples(self) -> int:
+        """The fewest samples this splitter needs: the oldest fold's full training block must fit."""
+        return self.train_size + self.gap + self.test_size + (self.n_splits - 1) * self.step
+
+    def _bounds(self, n_samples: int) -> list[tuple[int, int, int, int]]:
+        """(train_start, train_end, test_start, test_end) per fold, ends exclusive, oldest first."""
+        need = self.min_samples()
+        if n_samples < need:
+            raise ValueError(
+                f"Cannot split n_samples={n_samples} with n_splits={self.n_splits}, train_size={self.train_size}, "
+                f"test_size={self.test_size}, step={self.step} and gap={self.gap}: at least {need} samples are "
+                f"needed (train_size + gap + test_size + (n_splits - 1) * step); lower "
+                "n_splits/train_size/test_size or load more history"
+            )
+        out = []
+        for k in range(self.n_splits):
+            test_end = n_samples - (self.n_splits - 1 - k) * self.step
+            test_start = test_end - self.test_size
+            train_end = test_start - self.gap
+            train_start = 0 if self.expanding else train_end - self.train_size
+            out.append((train_start, train_end, test_start, test_end))
+        return out
+
+    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train_idx, test_idx)`` int64 position arrays, oldest fold first; ``y`` and ``groups`` unused."""
+        for train_start, train_end, test_start, test_end in self._bounds(_num_samples(X)):
+            yield (
+                np.arange(train_start, train_end, dtype=np.int64),
+                np.arange(test_start, test_end, dtype=np.int64),
+            )
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds (the arguments are accepted for scikit-learn compatibility and ignored)."""
+        return self.n_splits
+
+    def __repr__(self) -> str:
+        return (
+            f"WalkForwardSplit(n_splits={self.n_splits}, train_size={self.train_size}, "
+            f"test_size={self.test_size}, step={self.step}, gap={self.gap}, expanding={self.expanding})"
+        )
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+
+def _iso(value: Any) -> str:
+    iso = getattr(value, "isoformat", None)
+    if callable(iso):
+        return str(iso())
+    return str(value)  # np.datetime64 and strings print as ISO already
+
+
+def describe_folds(splitter: WalkForwardSplit, dates: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per fold: ``fold``, the first/last dates of its training and test blocks (ISO strings), n_train, n_test.
+
+    ``dates`` has one entry per sample (a list of dates, a ``pl.Series``, a ``datetime64`` array); the ends are
+    inclusive, i.e. the date of the last training row and of the last test row.
+    """
+    days = list(dates)
+    out = []
+    for k, (train_start, train_end, test_start, test_end) in enumerate(splitter._bounds(len(days))):
+        out.append(
+            {
+                "fold": k,
+                "train_start": _iso(days[train_start]),
+                "train_end": _iso(days[train_end - 1]),
+                "test_start": _iso(days[test_start]),
+                "test_end": _iso(days[test_end - 1]),
+                "n_train": train_end - train_start,
+                "n_test": test_end - test_start,
+            }
+        )
+    return out
+
+
+def fold_diagram(splitter: WalkForwardSplit, n_samples: int) -> str:
+    """The folds as text, one character per sample (``T`` train, ``g`` gap, ``t`` test), as in the class docstring."""
+    width = len(f"fold {splitter.n_splits - 1}: ")
+    digits = "".join(str(i % 10) for i in range(n_samples))
+    lines = [f"{'sample:':<{width}} {digits}"]
+    for k, (train_start, train_end, test_start, test_end) in enumerate(splitter._bounds(n_samples)):
+        row = [_MARKS["unused"]] * n_samples
+        row[train_start:train_end] = _MARKS["train"] * (train_end - train_start)
+        row[train_end:test_start] = _MARKS["gap"] * (test_start - train_end)
+        row[test_start:test_end] = _MARKS["test"] * (test_end - test_start)
+        lines.append(f"{f'fold {k}:':<{width - 1}} |{''.join(row)}|")
+    lines.append(" " * (width + 1) + "T = train, g = gap, t = test")
+    return "\n".join(lines)
