@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+import yaml
+
+from vixray.cli import main
+
+TINY = {
+    "data": {"source": "synthetic:5"},
+    "eras": {"holdout": "last 20%"},
+    "split": {"n_splits": 2, "train_size": 300, "test_size": 80, "gap": 1},
+    "model": {"seq_len": 3, "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "head": [4], "head_dropout": [0.0]},
+    "train": {"epochs": 2, "batch_size": 64, "patience": None},
+}
+
+
+def test_data_prints_coverage_and_label_mix(capsys):
+    assert main(["data", "--data", "synthetic:1"]) == 0
+    out = capsys.readouterr().out
+    assert "source: synthetic" in out and "common range:" in out
+    assert "SPY" in out and "^VIX" in out
+    assert "labels (±1.00% next-day VIX change" in out and "down" in out and "up" in out
+
+
+def test_data_offline_yahoo_is_a_clean_error(monkeypatch, tmp_path, caplog):
+    import pandas as pd
+    import yfinance
+
+    monkeypatch.setenv("VIXRAY_CACHE", str(tmp_path))
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
+    assert main(["data", "--data", "yahoo"]) == 2
+    assert "SPY" in caplog.text and "sample" in caplog.text and "csv:" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_features_export(tmp_path):
+    out = tmp_path / "f.parquet"
+    assert main(["features", "--data", "synthetic:2", "--set", "seed", "--out", str(out)]) == 0
+    frame = pl.read_parquet(out)
+    assert frame.columns == ["date", "spy_ret", "qqq_ret", "vix_ret", "spy_std5", "qqq_std5", "qqq_spy_spread", "label"]
+    assert frame["label"].null_count() == 0 and frame.height > 1000
+    csv = tmp_path / "f.csv"
+    assert main(["features", "--data", "synthetic:2", "--set", "extended", "--start", "2011-01-01", "--out", str(csv)]) == 0
+    assert pl.read_csv(csv)["date"].min() >= "2011-01-01"
+
+
+def test_features_bad_output_suffix(tmp_path, caplog):
+    assert main(["features", "--data", "synthetic:2", "--out", str(tmp_path / "f.txt")]) == 2
+    assert "--out" in caplog.text and ".parquet or .csv" in caplog.text
+    assert not (tmp_path / "f.txt").exists()
+
+
+def test_cv_bad_config_fails_before_training(tmp_path, caplog):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "model": {**TINY["model"], "hidden_size": 0}}))
+    assert main(["cv", "--experiment", str(path)]) == 2
+    assert "model.hidden_size = 0" in caplog.text and "bad.yaml" in caplog.text
+
+
+def test_cv_prints_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out_json = tmp_path / "cv.json"
+    assert main(["cv", "--experiment", str(path), "--json", str(out_json), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "pooled" in printed and "persistence" in printed and "binomial test vs 1/3" in printed
+    report = json.loads(out_json.read_text())
+    assert len(report["folds"]) == 2
+    fold = report["folds"][0]
+    assert {"train_start", "train_end", "test_start", "test_end", "n_test", "model", "baselines"} <= set(fold)
+    assert set(fold["baselines"]) == {"random", "majority", "persistence", "stratified", "logistic", "har"}
+    pooled = report["pooled"]
+    assert pooled["n_test"] == sum(f["n_test"] for f in report["folds"])
+    assert {"binomial_vs_chance", "mcnemar", "pesaran_timmermann", "bootstrap_ci"} <= set(pooled["tests"])
+    assert report["timing"]["train_seconds"] > 0 and report["config"]["model"]["hidden_size"] == 4
+    assert report["eras"]["development"]["end"] < report["eras"]["holdout"]["start"]
+
+
+@pytest.mark.integration
+def test_data_on_real_history(shared_data, capsys):
+    assert main(["data", "--data", f"csv:{shared_data}"]) == 0
+    out = capsys.readouterr().out
+    assert "common range: 1999-03-10 to 2026-07-01 (6870 rows)" in out

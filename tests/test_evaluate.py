@@ -1,0 +1,505 @@
+"""The holdout evaluation end to end, on a tiny run built in the test (no Ray) over synthetic prices."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import binomtest
+
+from vixray import evaluate, store
+from vixray.config import experiment_from_dict
+from vixray.crossval import prepare_folds
+from vixray.data import load_prices
+from vixray.dataset import development_dataset, holdout_dataset, resolve_eras
+from vixray.metrics import block_bootstrap_ci, mcnemar_test, pesaran_timmermann, spa_test
+
+N_BOOT = 200
+BLOCK = 90
+MAX_EPOCHS = 2
+
+TINY = {
+    "name": "tiny",
+    "data": {"source": "synthetic:7"},
+    "eras": {"holdout": "last 25%"},
+    "split": {"n_splits": 2, "train_size": 200, "test_size": BLOCK, "gap": 1, "val_fraction": 0.2},
+    "model": {
+        "seq_len": 3,
+        "hidden_size": 4,
+        "num_layers": 1,
+        "dropout": 0.0,
+        "head": [],
+        "head_dropout": [],
+    },
+    # epochs differ from the search's max_epochs, so the test sees which one the evaluation trains with
+    "train": {"epochs": 7, "batch_size": 32, "patience": None, "seed": 0, "device": "cpu"},
+    "search": {
+        "metric": "val_loss",
+        "scheduler": {"max_epochs": MAX_EPOCHS, "grace_period": 1},
+        "space": {
+            "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
+            "model.head_layers": {"type": "int", "low": 0, "high": 1},
+            "model.head_width": {"type": "categorical", "choices": [4], "when": {"model.head_layers": [1]}},
+            "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
+        },
+    },
+}
+
+# "c" has the lowest val_loss but was pruned by ASHA; "d" is the worst finished trial.
+TRIALS = pl.DataFrame(
+    {
+        "trial_id": ["a", "b", "c", "d"],
+        "status": ["finished", "finished", "pruned", "finished"],
+        "param.model.hidden_size": [4, 8, 4, 8],
+        "param.model.head_layers": [0, 1, 0, 1],
+        "param.model.head_width": [None, 4, None, 4],
+        "param.train.lr": [0.01, 0.003, 0.02, 0.001],
+        "val_loss": [0.9, 1.0, 0.5, 1.1],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return load_prices("synthetic:7")
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    return experiment_from_dict(TINY)
+
+
+def make_manifest(experiment, prices) -> dict:
+    eras = resolve_eras(prices.frame["date"], experiment.eras)
+    folds = prepare_folds(development_dataset(prices.frame, experiment, eras), experiment).fold_info
+    return {
+        "status": "finished",
+        "experiment_config": experiment.to_dict(),
+        "data": prices.describe(),
+        "eras": eras.to_dict(),
+        "folds": folds,
+        "search": experiment.search.to_dict(),
+    }
+
+
+def make_run(root: Path, manifest: dict, trials: pl.DataFrame = TRIALS) -> store.Run:
+    run = store.create_run(root, "tiny", manifest=manifest)
+    store.write_parquet(run.path / store.TRIALS, trials)
+    return run
+
+
+def evaluation_dirs(run: store.Run) -> list[Path]:
+    root = run.path / store.EVALUATION_DIR
+    return sorted(p for p in root.iterdir()) if root.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def manifest(experiment, prices):
+    return make_manifest(experiment, prices)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, manifest):
+    root = tmp_path_factory.mktemp("results")
+    run = make_run(root, manifest)
+    result = evaluate.evaluate_run(run, top=2, seeds=2, n_boot=N_BOOT)
+    report = json.loads((result.path / evaluate.REPORT_JSON).read_text())
+    predictions = pl.read_parquet(result.path / evaluate.PREDICTIONS)
+    return root, run, result, report, predictions
+
+
+@pytest.fixture(scope="module")
+def holdout(experiment, prices):
+    eras = resolve_eras(prices.frame["date"], experiment.eras)
+    dataset, first = holdout_dataset(prices.frame, experiment, eras)
+    n_blocks = (len(dataset) - first) // BLOCK
+    rows = np.arange(len(dataset) - n_blocks * BLOCK, len(dataset))
+    return eras, dataset, first, n_blocks, rows
+
+
+# ------------------------------------------------------------------------------------------------ choosing configs
+
+
+def test_the_best_finished_trials_are_chosen_with_the_search_epochs(tmp_path, manifest):
+    run = make_run(tmp_path, manifest)
+    experiment = evaluate.searched_experiment(run, run.manifest())
+    first, second = evaluate.select_configs(run, experiment, top=2)
+    # the pruned trial "c" has the lowest val_loss but stopped early; "d" is third
+    assert [first.trial_id, second.trial_id] == ["a", "b"] and (first.rank, second.rank) == (1, 2)
+    assert first.params == {"model.hidden_size": 4, "model.head_layers": 0, "train.lr": 0.01}
+    assert first.experiment.model.hidden_size == 4 and first.experiment.model.head == ()
+    assert second.experiment.model.hidden_size == 8 and second.experiment.model.head == (4,)
+    assert first.experiment.train.lr == 0.01 and second.experiment.train.lr == 0.003
+    assert first.experiment.train.epochs == MAX_EPOCHS
+    assert first.metric == "val_loss" and first.metric_value == 0.9
+    assert [c.trial_id for c in evaluate.select_configs(run, experiment, top=5)] == ["a", "b", "d"]
+
+
+# ------------------------------------------------------------------------------------------------ holdout blocks
+
+
+def test_blocks_tile_the_end_of_the_holdout_and_train_only_on_the_past(experiment, prices, holdout):
+    eras, dataset, first, n_blocks, rows = holdout
+    table = evaluate.holdout_table(prices, experiment, eras)
+    assert len(table.folds) == n_blocks == 4
+    tests = np.concatenate([te for _, te in table.folds])
+    assert np.array_equal(tests, rows) and tests.min() >= first
+    label_dates = dataset.frame["label_date"]
+    for train, test in table.folds:
+        assert len(test) == BLOCK and len(train) == TINY["split"]["train_size"]
+        assert label_dates.gather(train).max() < dataset.dates[test[0]]
+    # the first blocks train on rows from the development era: allowed, their labels were seen by the search anyway
+    assert table.folds[0][0].min() < first
+
+
+def test_block_size_larger_than_the_holdout_names_both_numbers(experiment):
+    with pytest.raises(ValueError, match=r"holds 50 labelled rows, fewer than one test block of 90 rows"):
+        evaluate.holdout_experiment(experiment, n_holdout_rows=50)
+    with pytest.raises(ValueError, match=r"block of 60 rows \(--block-size\)"):
+        evaluate.holdout_experiment(experiment, n_holdout_rows=50, block_size=60)
+    blocks = evaluate.holdout_experiment(experiment, n_holdout_rows=374, block_size=100)
+    assert (blocks.split.n_splits, blocks.split.test_size, blocks.split.step) == (3, 100, None)
+
+
+def test_a_training_window_longer_than_the_history_is_an_error(experiment, prices, holdout):
+    eras = holdout[0]
+    long = experiment.with_overrides({"split.train_size": 1200})
+    with pytest.raises(
+        ValueError,
+        match=r"cannot hold 4 holdout block\(s\) of 90 rows behind a training window of .* = 1200 rows",
+    ):
+        evaluate.holdout_table(prices, long, eras)
+
+
+def test_leaky_or_misplaced_blocks_are_rejected(holdout):
+    _, dataset, first, _, _ = holdout
+    test = np.arange(first + 10, first + 20)
+    touching = (np.arange(first - 50, first + 10), test)  # the last training label is the block's first day
+    with pytest.raises(ValueError, match="a training label ends on .* not before the block's first day"):
+        evaluate.check_holdout_folds(dataset, [touching], first_holdout=first)
+    early = (np.arange(0, 100), np.arange(first - 5, first + 5))
+    with pytest.raises(ValueError, match="before the holdout era's first row"):
+        evaluate.check_holdout_folds(dataset, [early], first_holdout=first)
+    evaluate.check_holdout_folds(dataset, [(np.arange(first - 50, first + 9), test)], first_holdout=first)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+
+def test_report_files_and_fields(evaluated):
+    _, run, result, report, predictions = evaluated
+    assert sorted(p.name for p in result.path.iterdir()) == sorted(
+        [evaluate.REPORT_JSON, evaluate.PREDICTIONS, evaluate.REPORT_HTML]
+    )
+    assert result.path.parent == run.path / store.EVALUATION_DIR and run.evaluations() == [result.path]
+    assert report["eval_id"] == result.path.name and report["run_id"] == run.run_id
+    assert (
+        report["experiment"] == "tiny"
+        and report["data"]["fingerprint"] == run.manifest()["data"]["fingerprint"]
+    )
+    assert report["data"]["changed"] is False
+    for key in (
+        "created",
+        "holdout",
+        "configs",
+        "blocks",
+        "pooled",
+        "significance",
+        "spa",
+        "strongest_baseline",
+    ):
+        assert key in report
+    assert report["holdout"]["n_blocks"] == 4 and report["holdout"]["block_size"] == BLOCK
+    assert report["holdout"]["n_test"] == 4 * BLOCK == predictions.height
+
+    assert [c["trial_id"] for c in report["configs"]] == ["a", "b"]
+    for config in report["configs"]:
+        assert config["seeds"] == [0, 1] and [s["seed"] for s in config["per_seed"]] == [0, 1]
+        assert config["epochs_run"] == [MAX_EPOCHS, MAX_EPOCHS]
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss"):
+            values = [s[key] for s in config["per_seed"]]
+            assert config["mean"][key] == pytest.approx(np.mean(values))
+            assert config["sd"][key] == pytest.approx(np.std(values, ddof=1))
+    # the best config's ensemble is "the model"
+    assert report["configs"][0]["ensemble"] == report["pooled"]["model"]
+    model = report["pooled"]["model"]
+    assert np.array(model["confusion"]).sum() == predictions.height
+    assert set(report["pooled"]["baselines"]) == {
+        "random",
+        "majority",
+        "persistence",
+        "stratified",
+        "logistic",
+        "har",
+    }
+    assert report["pooled"]["baselines"]["persistence"]["log_loss"] is None
+
+    page = (result.path / evaluate.REPORT_HTML).read_text()
+    assert "<script src=" not in page and "Plotly.newPlot" in page  # plotly.js inline: opens offline
+    for div in ("fig-by-block", "fig-confusion", "fig-timeline", "fig-rolling"):
+        assert f'id="{div}"' in page
+    assert report["verdict"] in page.replace("&#x27;", "'")
+
+
+def test_predictions_cover_exactly_the_holdout_blocks(evaluated, holdout, prices):
+    _, _, _, report, predictions = evaluated
+    eras, dataset, _, n_blocks, rows = holdout
+    dates = [dataset.dates[r] for r in rows]
+    assert predictions["date"].to_list() == dates and min(dates) >= eras.holdout[0]
+    assert predictions["block"].to_list() == np.repeat(np.arange(n_blocks), BLOCK).tolist()
+    assert np.array_equal(predictions["y_true"].to_numpy(), dataset.y[rows])
+    vix = prices.frame.filter(pl.col("date").is_in(dates)).sort("date")["VIX_close"]
+    assert predictions["vix_close"].to_list() == vix.to_list()
+    proba = predictions.select("p_down", "p_neutral", "p_up").to_numpy()
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(predictions["pred"].to_numpy(), proba.argmax(axis=1))
+    assert predictions["config1_pred"].to_list() == predictions["pred"].to_list()
+    for b, block in enumerate(report["blocks"]):
+        assert (block["test_start"], block["test_end"]) == (
+            dates[b * BLOCK].isoformat(),
+            dates[(b + 1) * BLOCK - 1].isoformat(),
+        )
+
+
+def test_baselines_are_scored_on_the_same_rows(evaluated, holdout):
+    _, _, _, report, predictions = evaluated
+    _, dataset, _, _, rows = holdout
+    # persistence calls tomorrow's class as today's move: checkable by hand on the table
+    assert np.array_equal(predictions["pred_persistence"].to_numpy(), dataset.column("prev_label")[rows])
+    y = predictions["y_true"].to_numpy()
+    for name, pooled in report["pooled"]["baselines"].items():
+        pred = predictions[f"pred_{name}"].to_numpy()
+        assert pooled["n"] == len(y) and pooled["accuracy"] == pytest.approx(np.mean(pred == y))
+        for b, block in enumerate(report["blocks"]):
+            part = slice(b * BLOCK, (b + 1) * BLOCK)
+            assert block["n_test"] == BLOCK
+            assert block["baselines"][name]["accuracy"] == pytest.approx(np.mean(pred[part] == y[part]))
+    for b, block in enumerate(report["blocks"]):
+        part = slice(b * BLOCK, (b + 1) * BLOCK)
+        assert block["model"]["accuracy"] == pytest.approx(
+            np.mean(predictions["pred"].to_numpy()[part] == y[part])
+        )
+
+
+def test_significance_matches_the_library_on_the_saved_predictions(evaluated):
+    _, _, _, report, predictions = evaluated
+    y, pred = predictions["y_true"].to_numpy(), predictions["pred"].to_numpy()
+    sig = report["significance"]
+    hits, n = int(np.sum(pred == y)), len(y)
+    chance = sig["binomial_vs_chance"]
+    assert (chance["k"], chance["n"]) == (hits, n) and chance["p0"] == pytest.approx(1 / 3)
+    assert chance["p_value"] == pytest.approx(binomtest(hits, n, 1 / 3, alternative="greater").pvalue)
+    majority_rate = float(np.mean(predictions["pred_majority"].to_numpy() == y))
+    majority = sig["binomial_vs_majority"]
+    assert majority["p0"] == pytest.approx(majority_rate)
+    assert majority["p_value"] == pytest.approx(
+        binomtest(hits, n, majority_rate, alternative="greater").pvalue
+    )
+
+    accuracies = {name: m["accuracy"] for name, m in report["pooled"]["baselines"].items()}
+    # random draws are never the benchmark: beating a lucky draw means nothing
+    learners = {k: v for k, v in accuracies.items() if k not in ("random", "stratified")}
+    strongest = max(learners, key=learners.get)
+    assert report["strongest_baseline"] == strongest == report["spa"]["benchmark"]
+    for name in accuracies:
+        expected = mcnemar_test(pred == y, predictions[f"pred_{name}"].to_numpy() == y)
+        got = sig["mcnemar"][name]
+        assert (got["b"], got["c"]) == (expected["b"], expected["c"])
+        assert got["p_value"] == pytest.approx(expected["p_value"])
+        assert got["strongest"] is (name == strongest)
+    for side, cls in (("up", 2), ("down", 0)):
+        expected = pesaran_timmermann(y == cls, pred == cls)
+        assert sig["pesaran_timmermann"][side]["p_value"] == pytest.approx(expected["p_value"])
+    ci = sig["bootstrap_ci"]
+    expected = block_bootstrap_ci((pred == y).astype(float), n_boot=N_BOOT, seed=0)
+    assert ci["mean"] == pytest.approx(hits / n) and ci["low"] <= ci["mean"] <= ci["high"]
+    assert (ci["low"], ci["high"]) == pytest.approx((expected["low"], expected["high"]))
+
+
+def test_spa_matches_the_library_on_the_saved_losses(evaluated):
+    _, _, _, report, predictions = evaluated
+    y = predictions["y_true"].to_numpy()
+    spa = report["spa"]
+    models = np.column_stack([(predictions[f"config{k}_pred"].to_numpy() != y) for k in (1, 2)]).astype(float)
+    bench = (predictions[f"pred_{spa['benchmark']}"].to_numpy() != y).astype(float)
+    expected = spa_test(models, bench, n_boot=N_BOOT, seed=0)
+    assert spa["n_models"] == 2 and spa["models"] == ["a", "b"] and spa["n_days"] == len(y)
+    assert spa["p_values"] == pytest.approx(expected["p_values"])
+    for value in spa["p_values"].values():
+        assert 0.0 <= value <= 1.0
+    if spa["log_loss"] is not None:
+        assert all(0.0 <= v <= 1.0 for v in spa["log_loss"]["p_values"].values())
+
+
+def test_the_verdict_follows_the_rule(evaluated):
+    _, _, _, report, _ = evaluated
+    strongest = report["strongest_baseline"]
+    accuracy = report["pooled"]["model"]["accuracy"]
+    base = report["pooled"]["baselines"][strongest]["accuracy"]
+    mcnemar_p = report["significance"]["mcnemar"][strongest]["p_value"]
+    spa_p = report["spa"]["p_values"]["consistent"]
+    beats = accuracy > base and mcnemar_p < 0.05 and spa_p < 0.05
+    assert report["beats_strongest_baseline"] is beats
+    assert report["verdict"].startswith("The best config beats" if beats else "The best config does not beat")
+    assert (
+        f"({strongest}, {base:.1%})" in report["verdict"]
+        and f"{accuracy:.1%} on {len(report['blocks']) * BLOCK}" in report["verdict"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "mcnemar_p", "spa_p", "beats"),
+    [(0.45, 0.01, 0.02, True), (0.45, 0.01, 0.2, False), (0.45, 0.2, 0.01, False), (0.40, 0.01, 0.01, False)],
+)
+def test_verdict_needs_accuracy_mcnemar_and_spa(accuracy, mcnemar_p, spa_p, beats):
+    got, sentence = evaluate.verdict(
+        accuracy=accuracy,
+        n_days=500,
+        strongest="persistence",
+        strongest_accuracy=0.412,
+        mcnemar_p=mcnemar_p,
+        spa_p=spa_p,
+    )
+    assert got is beats
+    verb = "beats" if beats else "does not beat"
+    assert sentence == (
+        f"The best config {verb} the strongest baseline (persistence, 41.2%) out of sample: {accuracy:.1%} on 500 "
+        f"holdout days, McNemar p = {mcnemar_p:.2g}, SPA p = {spa_p:.2g}."
+    )
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize("where", ["fold", "development_end"])
+def test_a_search_that_touched_the_holdout_is_refused(tmp_path, manifest, where):
+    bad = copy.deepcopy(manifest)
+    holdout_start = bad["eras"]["holdout"]["start"]
+    if where == "fold":
+        bad["folds"][-1]["test_end"] = holdout_start
+        match = r"touched the holdout era, which starts on .*: development fold 1 has test_end"
+    else:
+        bad["eras"]["development"]["end"] = holdout_start
+        match = r"touched the holdout era, which starts on .*: its development era ends on"
+    run = make_run(tmp_path, bad)
+    with pytest.raises(ValueError, match=match):
+        evaluate.evaluate_run(run, top=1, seeds=1, n_boot=N_BOOT)
+    assert evaluation_dirs(run) == []
+
+
+def test_changed_data_is_refused_unless_allowed(tmp_path, manifest):
+    run = make_run(tmp_path, manifest)
+    with pytest.raises(
+        ValueError, match=r"synthetic:8 .* differs from the data run tiny/.* --allow-data-change"
+    ):
+        evaluate.evaluate_run(run, top=1, seeds=1, data="synthetic:8", n_boot=N_BOOT)
+    assert evaluation_dirs(run) == []
+    result = evaluate.evaluate_run(
+        run, top=1, seeds=1, data="synthetic:8", allow_data_change=True, n_boot=N_BOOT
+    )
+    assert result.report["data"]["source"] == "synthetic:8" and result.report["data"]["changed"] is True
+    assert result.report["data"]["searched_fingerprint"] == manifest["data"]["fingerprint"]
+    assert evaluation_dirs(run) == [result.path]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"top": 0}, r"top = 0: must be an integer >= 1"),
+        ({"seeds": 0}, r"seeds = 0: must be an integer >= 1"),
+        ({"n_boot": 0}, r"n_boot = 0: must be an integer >= 1"),
+        ({"block_size": 0}, r"block_size = 0: must be an integer >= 1"),
+        ({"block_size": 10_000}, r"fewer than one test block of 10000 rows \(--block-size\)"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, manifest, kwargs, match):
+    run = make_run(tmp_path, manifest)
+    with pytest.raises(ValueError, match=match):
+        evaluate.evaluate_run(run, **{"top": 1, "seeds": 1, "n_boot": N_BOOT, **kwargs})
+    assert evaluation_dirs(run) == []
+
+
+def test_a_failure_while_writing_leaves_no_folder_behind(evaluated):
+    _, run, result, report, predictions = evaluated
+    before = evaluation_dirs(run)
+
+    def broken(report, predictions):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        evaluate.write_evaluation(run, copy.deepcopy(report), predictions, render=broken)
+    assert evaluation_dirs(run) == before and (result.path / evaluate.REPORT_JSON).is_file()
+
+
+# ------------------------------------------------------------------------------------------------ command line
+
+
+def _one_error(caplog) -> str:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    message = errors[0].getMessage()
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_main_with_no_runs_says_to_tune_first(tmp_path, caplog):
+    assert evaluate.main(["--results", str(tmp_path / "results"), "--best"]) == 2
+    assert "run `make tune` first" in _one_error(caplog)
+    assert not (tmp_path / "results").exists()
+
+
+def test_main_names_what_exists_for_an_unknown_run_or_experiment(tmp_path, manifest, caplog):
+    run = make_run(tmp_path, manifest)
+    assert evaluate.main(["--results", str(tmp_path), "--run", "20990101-000000-abcd"]) == 2
+    assert f"tiny/{run.run_id}" in _one_error(caplog)
+    caplog.clear()
+    assert evaluate.main(["--results", str(tmp_path), "--experiment", "other"]) == 2
+    assert "experiments with runs: ['tiny']" in _one_error(caplog)
+    assert evaluation_dirs(run) == []
+
+
+def test_main_on_a_run_without_a_finished_trial(tmp_path, manifest, caplog):
+    pruned = TRIALS.with_columns(pl.lit("pruned").alias("status"))
+    run = make_run(tmp_path, manifest, trials=pruned)
+    assert evaluate.main(["--results", str(tmp_path), "--no-progress"]) == 2
+    assert f"run tiny/{run.run_id} has no finished trial" in _one_error(caplog)
+    assert evaluation_dirs(run) == []
+
+
+def test_main_adds_an_evaluation_and_never_overwrites_one(evaluated, capsys):
+    root, run, first, _, _ = evaluated
+    snapshot = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    args = ["--results", str(root), "--best", "--top", "1", "--seeds", "1", "--block-size", "120"]
+    assert evaluate.main([*args, "--n-boot", "50", "--no-progress"]) == 0
+    dirs = evaluation_dirs(run)
+    assert len(dirs) == 2 and first.path in dirs
+    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == snapshot
+    (second,) = [d for d in dirs if d != first.path]
+    report = json.loads((second / evaluate.REPORT_JSON).read_text())
+    assert report["holdout"]["block_size"] == 120 and report["holdout"]["n_blocks"] == 3
+    assert report["spa"]["n_models"] == 1 and [c["seeds"] for c in report["configs"]] == [[0]]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2] == report["verdict"]
+    assert lines[-1] == f"report: {second / evaluate.REPORT_HTML}"
+
+
+def test_the_vixray_evaluate_subcommand_takes_the_same_arguments():
+    from vixray.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["evaluate", "--best", "--top", "2", "--seeds", "4", "--block-size", "60"]
+    )
+    assert (args.top, args.seeds, args.block_size, args.run, args.results) == (2, 4, 60, "latest", "results")
+    assert args.func.__name__ == "cmd_evaluate"
+
+
+def test_importing_the_module_does_not_import_torch():
+    code = "import sys, vixray.evaluate; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,0 +1,210 @@
+"""One configuration over all walk-forward folds of an era: folds, windows, the trainer, baselines, scores.
+
+The same pieces serve ``vixray cv`` (:func:`cross_validate`), each search trial (:mod:`vixray.tune` calls
+:func:`prepare_folds` and :func:`score_folds`) and the final evaluation, so all three score the same rows the same way.
+Nothing here knows about Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vixray.baselines import run_baselines
+from vixray.config import ExperimentConfig, SplitConfig
+from vixray.dataset import Dataset
+from vixray.metrics import classification_metrics, compare_to_baselines
+from vixray.split import WalkForwardSplit
+from vixray.windows import FoldWindows, make_fold_windows
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
+
+
+def make_splitter(split: SplitConfig, *, n_splits: int | None = None) -> WalkForwardSplit:
+    return WalkForwardSplit(
+        n_splits if n_splits is not None else split.n_splits,
+        train_size=split.train_size,
+        test_size=split.test_size,
+        step=split.step,
+        gap=split.gap,
+        expanding=split.expanding,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedFolds:
+    """An era's table cut into folds, with the model's windows built for all folds at once."""
+
+    dataset: Dataset
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    windows: FoldWindows
+    fold_info: list[dict[str, Any]]
+
+
+def era_folds(
+    dataset: Dataset, experiment: ExperimentConfig, *, era: str = "development"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Walk-forward folds over the table; too little data is an error naming the era and the split settings."""
+    splitter = make_splitter(experiment.split)
+    try:
+        return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(dataset.X)]
+    except ValueError as err:
+        first, last = (dataset.dates[0], dataset.dates[-1]) if len(dataset) else ("-", "-")
+        raise ValueError(
+            f"the {era} era ({first}..{last}, {len(dataset)} labelled rows) is too short for the folds asked "
+            f"(split: {splitter!r}): {err}"
+        ) from None
+
+
+def prepare_folds(
+    dataset: Dataset,
+    experiment: ExperimentConfig,
+    *,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> PreparedFolds:
+    folds = list(folds) if folds is not None else era_folds(dataset, experiment)
+    windows = make_fold_windows(
+        dataset.X,
+        dataset.y,
+        folds,
+        seq_len=experiment.model.seq_len,
+        val_fraction=experiment.split.val_fraction,
+        val_gap=experiment.labels.horizon,
+        class_weighting=experiment.train.class_weighting,
+    )
+    return PreparedFolds(dataset=dataset, folds=folds, windows=windows, fold_info=describe(folds, dataset))
+
+
+def describe(folds: Sequence[tuple[np.ndarray, np.ndarray]], dataset: Dataset) -> list[dict[str, Any]]:
+    """Each fold's first and last training and test dates and sizes (for reports and manifests)."""
+    dates = dataset.dates
+    return [
+        {
+            "fold": k,
+            "train_start": dates[tr[0]].isoformat(),
+            "train_end": dates[tr[-1]].isoformat(),
+            "test_start": dates[te[0]].isoformat(),
+            "test_end": dates[te[-1]].isoformat(),
+            "n_train": int(len(tr)),
+            "n_test": int(len(te)),
+        }
+        for k, (tr, te) in enumerate(folds)
+    ]
+
+
+def _metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> dict[str, Any]:
+    return classification_metrics(y, pred, proba=proba)
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """Per-fold and pooled test metrics of one set of predictions on the folds' test rows."""
+
+    per_fold: list[dict[str, Any]]
+    pooled: dict[str, Any]
+    y_true: np.ndarray  # pooled, in fold order
+    pred: np.ndarray
+    proba: np.ndarray | None
+
+
+def score_folds(
+    dataset: Dataset,
+    rows: Sequence[np.ndarray],
+    preds: Sequence[np.ndarray],
+    probas: Sequence[np.ndarray] | None = None,
+) -> FoldScores:
+    y = dataset.y
+    per_fold = []
+    for k, (r, p) in enumerate(zip(rows, preds, strict=True)):
+        per_fold.append(_metrics(y[r], p, probas[k] if probas is not None else None))
+    all_rows = np.concatenate(list(rows))
+    pred = np.concatenate(list(preds))
+    proba = np.concatenate(list(probas)) if probas is not None else None
+    return FoldScores(per_fold, _metrics(y[all_rows], pred, proba), y[all_rows], pred, proba)
+
+
+def baseline_scores(
+    dataset: Dataset, prepared: PreparedFolds, experiment: ExperimentConfig, *, seed: int = 0
+) -> dict[str, FoldScores]:
+    """Every baseline on exactly the model's test rows (windows may drop rows without enough history)."""
+    test_rows = [prepared.windows.test_rows(f) for f in range(len(prepared.folds))]
+    folds = [(tr, te) for (tr, _), te in zip(prepared.folds, test_rows, strict=True)]
+    forecasts = run_baselines(dataset, folds, labels=experiment.labels, seed=seed)
+    out = {}
+    for name, per_fold in forecasts.items():
+        probas = [f.proba for f in per_fold]
+        out[name] = score_folds(
+            dataset,
+            test_rows,
+            [f.pred for f in per_fold],
+            probas if all(p is not None for p in probas) else None,
+        )
+        if per_fold and per_fold[0].expected_accuracy is not None:
+            out[name].pooled["expected_accuracy"] = per_fold[0].expected_accuracy
+    return out
+
+
+def significance(model: FoldScores, baselines: dict[str, FoldScores], *, seed: int = 0) -> dict[str, Any]:
+    majority = baselines.get("majority")
+    return compare_to_baselines(
+        model.y_true,
+        model.pred,
+        baselines={name: s.pred for name, s in baselines.items()},
+        majority_accuracy=majority.pooled["accuracy"] if majority else None,
+        seed=seed,
+    )
+
+
+def cross_validate(
+    dataset: Dataset,
+    experiment: ExperimentConfig,
+    *,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``experiment`` over every fold at once, score it beside every baseline; a JSON-able report."""
+    from vixray.train import fit_folds  # torch is imported only when a model is trained
+
+    started = time.perf_counter()
+    prepared = prepare_folds(dataset, experiment)
+    t0 = time.perf_counter()
+    fit = fit_folds(prepared.windows, model=experiment.model, train=experiment.train, on_epoch=on_epoch)
+    train_seconds = time.perf_counter() - t0
+    model = score_folds(dataset, fit.test_rows, fit.test_pred, fit.test_proba)
+    baselines = baseline_scores(dataset, prepared, experiment, seed=experiment.train.seed)
+    tests = significance(model, baselines, seed=experiment.train.seed)
+    folds = []
+    for k, info in enumerate(prepared.fold_info):
+        folds.append(
+            {
+                **info,
+                "n_test": int(len(fit.test_rows[k])),
+                "epochs_run": int(fit.epochs_run),
+                "best_epoch": int(fit.best_epoch[k]),
+                "model": model.per_fold[k],
+                "baselines": {name: s.per_fold[k] for name, s in baselines.items()},
+            }
+        )
+    return {
+        "experiment": experiment.name,
+        "folds": folds,
+        "pooled": {
+            "n_test": int(len(model.y_true)),
+            "model": model.pooled,
+            "baselines": {name: s.pooled for name, s in baselines.items()},
+            "tests": tests,
+        },
+        "timing": {
+            "total_seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
+            "epochs_run": int(fit.epochs_run),
+            "device": str(fit.device),
+        },
+        "config": experiment.to_dict(),
+    }
