@@ -13,7 +13,7 @@ RESUME  ?=
 RESULTS ?= results
 PORT    ?= 8050
 
-.PHONY: install test test-fast lint bench tune evaluate dashboard clean
+.PHONY: install browser test test-fast lint bench tune evaluate dashboard clean
 
 install: $(STAMP)
 
@@ -29,7 +29,14 @@ lint: install
 	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
 	$(VENV)/bin/ruff format --check vixray dashboards tests benchmarks
 
-test: install
+# Headless Chromium for the dashboard's browser test (Debian packages; skipped with a reason if it cannot install).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null ) \
+	  || echo "warning: could not install chromium; the browser test will be skipped"; }
+
+test: install browser
 	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
 	$(PY) -m pytest -q
 
@@ -38,6 +45,8 @@ test-fast: install
 
 bench: install
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_tune.py
 
 tune: install
 	$(VENV)/bin/vixray tune --experiment experiments/$(EXP).yaml --data $(DATA) --results $(RESULTS) \

@@ -1,0 +1,272 @@
+"""The search end to end on one local Ray instance (shared by the whole test run), on synthetic data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import polars as pl
+import pytest
+import yaml
+
+from vixray import store
+from vixray.config import experiment_from_dict
+from vixray.data import load_prices
+from vixray.tune import check_resources, run_search, setup_search
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_experiment(
+    *, num_samples: int = 4, space: dict | None = None, max_epochs: int = 3, **search
+) -> dict:
+    return {
+        "name": "tiny",
+        "data": {"source": "synthetic:3"},
+        "eras": {"holdout": "last 20%"},
+        "split": {"n_splits": 2, "train_size": 200, "test_size": 60, "gap": 1, "val_fraction": 0.2},
+        "model": {
+            "seq_len": 3,
+            "hidden_size": 4,
+            "num_layers": 1,
+            "dropout": 0.0,
+            "head": [4],
+            "head_dropout": [0.0],
+        },
+        "train": {"epochs": max_epochs, "batch_size": 32, "patience": None, "seed": 0},
+        "search": {
+            "num_samples": num_samples,
+            "max_concurrent": 2,
+            "seed": 0,
+            "resources": {"cpus": 1},
+            "scheduler": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": 2},
+            "space": space
+            or {
+                "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
+                "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
+                "features.set": {"type": "categorical", "choices": ["seed", "extended"]},
+            },
+            **search,
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return load_prices("synthetic:3")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(ray_session, tmp_path_factory, prices):
+    experiment = experiment_from_dict(tiny_experiment())
+    summary = run_search(experiment, prices=prices, results_dir=tmp_path_factory.mktemp("results"))
+    return summary
+
+
+def test_search_writes_a_complete_run(tiny_run, prices):
+    run = tiny_run.run
+    manifest = run.manifest()
+    assert manifest["status"] == "finished"
+    assert manifest["data"]["fingerprint"] == prices.fingerprint
+    assert manifest["search"]["metric"] == "val_loss" and manifest["search"]["mode"] == "min"
+    assert manifest["versions"]["ray"].startswith("2.") and manifest["eras"]["holdout"]["start"]
+    assert sum(manifest["counts"].values()) == 4
+    trials = run.trials()
+    assert trials.height == 4 and set(trials["status"]) <= {"finished", "pruned"}
+    assert {"param.model.hidden_size", "param.train.lr", "param.features.set"} <= set(trials.columns)
+    finished = trials.filter(pl.col("status") == "finished")
+    assert finished.height >= 1 and finished["test_accuracy"].is_not_null().all()
+    # the per-trial epochs match the curves, per fold
+    curves = run.curves()
+    for row in trials.iter_rows(named=True):
+        c = curves.filter(pl.col("trial_id") == row["trial_id"])
+        assert c.height == row["epochs"] * 2 and sorted(set(c["fold"])) == [0, 1]
+    folds = run.folds()
+    assert folds.height == finished.height * 2
+    baselines = run.baselines()
+    assert set(baselines["baseline"]) >= {"majority", "persistence", "random", "logistic", "har"}
+    # baselines are scored on exactly the model's test rows
+    n_test = folds.filter(pl.col("trial_id") == finished["trial_id"][0]).sort("fold")["n_test"].to_list()
+    assert (
+        baselines.filter((pl.col("baseline") == "majority") & (pl.col("fold") >= 0))
+        .sort("fold")["n_test"]
+        .to_list()
+        == n_test
+    )
+    (summary,) = optuna.get_all_study_summaries(run.optuna_url)
+    study = optuna.load_study(study_name=summary.study_name, storage=run.optuna_url)
+    assert len(study.trials) == 4
+    assert (run.ray_dir / "tuner.pkl").exists()
+
+
+def test_best_trial_is_the_lowest_validation_loss(tiny_run):
+    trials = tiny_run.run.trials()
+    best = store.best_trials(tiny_run.run, k=1)
+    candidates = trials.filter(pl.col("status").is_in(["finished", "pruned"]))
+    assert best["val_loss"][0] == candidates["val_loss"].min()
+    assert tiny_run.best["trial"]["trial_id"] == best["trial_id"][0]
+
+
+def test_trials_only_ever_see_the_development_era(prices):
+    experiment = experiment_from_dict(tiny_experiment())
+    setup = setup_search(experiment, prices)
+    dev_end = setup.eras.development[1]
+    assert set(setup.payload.datasets) == {"seed", "extended"}
+    for dataset in setup.payload.datasets.values():
+        assert dataset.frame["date"].max() < setup.eras.holdout[0]
+        assert dataset.frame["label_date"].max() <= dev_end
+
+
+def test_errored_trials_do_not_stop_the_search(ray_session, tmp_path, prices):
+    # seq_len 5000 is longer than the whole era: those trials fail in the windows, the others carry on
+    space = {"model.seq_len": {"type": "categorical", "choices": [3, 5000]}}
+    experiment = experiment_from_dict(tiny_experiment(num_samples=6, space=space, max_epochs=2))
+    summary = run_search(experiment, prices=prices, results_dir=tmp_path)
+    trials = summary.run.trials()
+    errored = trials.filter(pl.col("status") == "errored")
+    assert errored.height >= 1 and summary.counts["errored"] == errored.height
+    assert (errored["param.model.seq_len"] == 5000).all()
+    assert errored["error"].str.contains("seq_len").all()
+    assert trials.filter(pl.col("status") != "errored").height >= 1
+    assert summary.run.manifest()["status"] == "finished"
+
+
+def test_gpu_request_the_cluster_lacks_is_an_error(ray_session):
+    from vixray.search_space import Resources, search_from_dict
+
+    search = search_from_dict(tiny_experiment()["search"])
+    with pytest.raises(
+        ValueError, match=r"search.resources.gpus = 1, but no node of the Ray cluster has that many GPUs"
+    ):
+        check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=1, gpus=1)}))
+    with pytest.raises(ValueError, match=r"search.resources.cpus = 64, but the largest node"):
+        check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=64)}))
+
+
+def test_experiment_without_search_is_an_error(prices):
+    raw = tiny_experiment()
+    raw.pop("search")
+    with pytest.raises(ValueError, match=r"has no 'search' section"):
+        setup_search(experiment_from_dict(raw), prices)
+
+
+def test_too_little_data_names_era_and_folds(prices):
+    raw = tiny_experiment()
+    raw["split"]["train_size"] = 5000
+    with pytest.raises(
+        ValueError, match=r"the development era \(.*labelled rows\) is too short for the folds"
+    ):
+        setup_search(experiment_from_dict(raw), prices)
+
+
+# ---------------------------------------------------------------------------------------------------- subprocesses
+
+
+def _cli(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+    env.pop("RAY_ADDRESS")
+    log = open(tmp_path / f"log-{time.time_ns()}.txt", "w")  # noqa: SIM115 - closed by the OS with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "vixray.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so the Ray processes it started can be cleaned up
+    )
+
+
+@pytest.mark.slow
+def test_resume_after_the_driver_is_killed(tmp_path):
+    raw = tiny_experiment(num_samples=6, max_epochs=4)
+    raw["search"]["max_concurrent"] = 1
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(raw))
+    results = tmp_path / "results"
+    proc = _cli(["tune", "--experiment", "tiny.yaml", "--results", str(results)], tmp_path)
+    deadline = time.time() + 180
+    done_before: set[str] = set()
+    while time.time() < deadline and proc.poll() is None:
+        runs = store.list_runs(results)
+        if runs:
+            trials = store.Run(runs[-1].path).trials()
+            if trials is not None:
+                done_before = set(trials.filter(pl.col("status").is_in(["finished", "pruned"]))["trial_id"])
+                if len(done_before) >= 2:
+                    break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the search ended before it could be killed; make it longer"
+    assert len(done_before) >= 2
+    os.kill(proc.pid, signal.SIGKILL)  # the driver dies without any chance to clean up
+    proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(
+            proc.pid, signal.SIGKILL
+        )  # then the local Ray it had started, as after a crash of the machine
+    run = store.Run(store.list_runs(results)[-1].path)
+    before = run.trials().filter(pl.col("trial_id").is_in(list(done_before)))
+    resumed = _cli(["tune", "--resume", "latest", "--results", str(results)], tmp_path)
+    assert resumed.wait(timeout=300) == 0, "\n".join(
+        p.read_text()[-3000:] for p in tmp_path.glob("log-*.txt")
+    )
+    after = run.trials()
+    manifest = run.manifest()
+    assert manifest["status"] == "finished" and len(manifest["resumed"]) == 1
+    assert after.height == 6 and set(after["status"]) <= {"finished", "pruned"}
+    kept = after.filter(pl.col("trial_id").is_in(list(done_before))).sort("trial_id")
+    # finished trials are neither lost nor rerun: same ids, same epochs, same metric
+    assert kept.select("trial_id", "epochs", "val_loss").equals(
+        before.sort("trial_id").select("trial_id", "epochs", "val_loss")
+    )
+    assert len(json.loads((run.path / store.MANIFEST).read_text())["resumed"]) == 1
+
+
+CLUSTER_SCRIPT = """
+import json, sys
+from pathlib import Path
+import ray
+from ray.cluster_utils import Cluster
+from vixray.config import experiment_from_dict
+from vixray.data import load_prices
+from vixray.tune import run_search
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address)
+experiment = experiment_from_dict(json.loads(Path(sys.argv[1]).read_text()))
+summary = run_search(experiment, prices=load_prices("synthetic:3"), results_dir=Path(sys.argv[2]),
+                     address=cluster.address)
+nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+print(json.dumps({"nodes": sorted(nodes), "trial_nodes": summary.run.trials()["node_id"].to_list(),
+                  "counts": summary.counts}))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_search_spreads_over_two_nodes(tmp_path):
+    raw = tiny_experiment(num_samples=4, max_epochs=3)
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(raw))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run(
+        [sys.executable, "-c", CLUSTER_SCRIPT, str(spec), str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["nodes"]) == 2
+    assert set(result["trial_nodes"]) == set(result["nodes"]), "every node ran at least one trial"
+    assert result["counts"]["errored"] == 0
