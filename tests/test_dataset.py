@@ -36,7 +36,9 @@ def test_resolve_dates_clip_to_data(prices):
 
 def test_resolve_errors(prices):
     last = prices["date"][-1]
-    with pytest.raises(ValueError, match=r"holds no trading day of the data loaded.*write 'holdout: last 20%'"):
+    with pytest.raises(
+        ValueError, match=r"holds no trading day of the data loaded.*write 'holdout: last 20%'"
+    ):
         resolve_eras(prices["date"], ErasConfig(holdout_start=date(2099, 1, 1)))
     with pytest.raises(ValueError, match=r"eras.development ends before any trading day"):
         resolve_eras(prices["date"], ErasConfig(holdout_start=prices["date"][0]))

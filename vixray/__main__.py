@@ -1,0 +1,7 @@
+"""``python -m vixray`` is the ``vixray`` command."""
+
+import sys
+
+from vixray.cli import main
+
+sys.exit(main())
