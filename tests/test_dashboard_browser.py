@@ -1,4 +1,4 @@
-"""The explorer in real headless Chromium: each page of a fake run loads and shows what it should.
+"""The explorer in real headless Chromium: each page of a run made by a real tiny search shows what it should.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser`` installs them); skipped when they are absent.
 The driver path is given explicitly, so Selenium never looks for (or downloads) a browser or driver itself. On a
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import polars as pl
 import pytest
-from runs import make_run
+from runs import make_real_run, make_run
 
 from dashboards import create_app
 from vixray import store
@@ -43,11 +43,11 @@ _ARGS = (
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+def site(tmp_path_factory: pytest.TempPathFactory, ray_session: object) -> Iterator[SimpleNamespace]:
     from werkzeug.serving import make_server
 
     root = tmp_path_factory.mktemp("results")
-    tiny = make_run(root)
+    tiny = make_real_run(root)  # Ray Tune + Optuna + ASHA, then the holdout evaluation
     other = make_run(root, experiment="other", n_trials=4, with_evaluation=False, seed=1)
     server = make_server("127.0.0.1", 0, create_app(root).server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -156,14 +156,15 @@ def test_search_page_shows_the_trial_table_and_parallel_coordinates(browser, sit
     cells = browser.texts("#trials-table td[data-dash-column='trial_id']", count=site.trials.height)
     assert cells == site.trials["trial_id"].to_list()
     browser.wait_for("#parallel .parcoords")
-    axes = browser.texts("#parallel .axis-title", count=6)
+    axes = browser.texts("#parallel .axis-title", count=4)
     assert {"model.hidden_size", "train.lr", "features.set", "val_loss"} <= set(axes)
     browser.wait_for("#history .scatterlayer .trace")
-    # the native filter works in the page: one pruned trial
+    # the native filter works in the page: keep the least common status of the run
+    status = site.trials["status"].value_counts().sort(["count", "status"])["status"][0]
     box = browser.wait_for("#trials-table th.dash-filter[data-dash-column='status'] input")[0]
-    box.send_keys("pruned", Keys.ENTER)
-    pruned = site.trials.filter(pl.col("status") == "pruned")["trial_id"].to_list()
-    browser.wait_for_text("#trials-table td[data-dash-column='status']", "pruned")
+    box.send_keys(status, Keys.ENTER)
+    pruned = site.trials.filter(pl.col("status") == status)["trial_id"].to_list()
+    browser.wait_for_text("#trials-table td[data-dash-column='status']", status)
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(browser.driver, WAIT_S).until(
@@ -179,7 +180,8 @@ def test_trial_page_shows_fold_bars_beside_the_baselines(browser, site):
     majority = site.baselines.filter((pl.col("baseline") == "majority") & (pl.col("fold") == 0))["accuracy"][
         0
     ]
-    assert f"{majority:.1%}" in browser.texts("#fold-accuracy .bartext", count=9)
+    n_folds = len(site.run.manifest()["folds"])
+    assert f"{majority:.1%}" in browser.texts("#fold-accuracy .bartext", count=3 * n_folds)
     assert "not stored per trial" in browser.texts("#no-confusion-note")[0]
 
 
@@ -188,13 +190,15 @@ def test_evaluation_page_shows_the_verdict_and_links_the_report(browser, site):
 
     report = json.loads((site.evaluation / "report.json").read_text())
     browser.open(f"/evaluation/tiny/{site.run.run_id}/{site.evaluation.name}")
+    from dashboards.layout import spa_text
+
     assert browser.texts("#verdict") == [report["verdict"]]
-    assert "no evidence" in browser.texts("#spa-verdict")[0]
+    assert browser.texts("#spa-verdict") == [spa_text(report["spa"])]
     assert "random 33.3%" in browser.texts("#block-accuracy .annotation-text")
     browser.wait_for("#timeline .scatterlayer .trace", count=3)
     href = browser.wait_for("#report-link")[0].get_attribute("href")
     browser.driver.get(href)
-    assert "Holdout report" in browser.texts("h1")[0]
+    assert browser.texts("h1")[0].startswith(f"Holdout evaluation: tiny / {site.run.run_id}")
 
 
 def test_unknown_run_gives_the_not_found_page(browser, site):
