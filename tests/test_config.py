@@ -59,7 +59,11 @@ train: {epochs: 3, batch_size: 32, lr: 3e-4, weight_decay: 1e-5, grad_clip: null
 
 
 def test_round_trip_through_dict_and_yaml(tmp_path):
-    config = load_experiment(EXPERIMENTS / "quick_test.yaml") if (EXPERIMENTS / "quick_test.yaml").exists() else None
+    config = (
+        load_experiment(EXPERIMENTS / "quick_test.yaml")
+        if (EXPERIMENTS / "quick_test.yaml").exists()
+        else None
+    )
     config = config or ExperimentConfig(name="x")
     assert experiment_from_dict(config.to_dict()) == config
     again = load_experiment(write(tmp_path, dump_experiment(config), "again.yaml"))
@@ -84,7 +88,10 @@ def test_overrides_are_validated_like_yaml():
         ("model: {hiden_size: 3}\n", r"exp.yaml: model.hiden_size: unknown key; valid keys in 'model' are"),
         ("model: {hidden_size: -1}\n", r"model.hidden_size = -1: must be an integer >= 1"),
         ("model: {dropout: 1.5}\n", r"model.dropout = 1.5: must be a number in \[0.0, 1.0\)"),
-        ("model: {head: [32, 16], head_dropout: [0.1]}\n", r"model.head_dropout = \[0.1\]: needs one rate per head"),
+        (
+            "model: {head: [32, 16], head_dropout: [0.1]}\n",
+            r"model.head_dropout = \[0.1\]: needs one rate per head",
+        ),
         ("train: {lr: 2}\n", r"train.lr = 2.0: must be a learning rate in \(0, 1\)"),
         ("train: {lr: abc}\n", r"train.lr = 'abc': must be a number"),
         ("train: {device: tpu}\n", r"train.device = 'tpu': choose auto, cpu, cuda or cuda:N"),
@@ -96,7 +103,10 @@ def test_overrides_are_validated_like_yaml():
         ("split: {gap: 0}\n", r"split.gap = 0: must be >= labels.horizon = 1"),
         ("features: {set: magic}\n", r"features.set = 'magic': unknown feature set"),
         ("eras: {holdout: first 20%}\n", r"eras.holdout = 'first 20%': write 'last 20%'"),
-        ("eras: {development: {end: 2020-06-01}, holdout: {start: 2020-01-01}}\n", r"must be before holdout.start"),
+        (
+            "eras: {development: {end: 2020-06-01}, holdout: {start: 2020-01-01}}\n",
+            r"must be before holdout.start",
+        ),
         ("eras: {holdout: {start: 2020-13-01}}\n", r"not valid YAML: month must be in 1..12"),
         ("eras: {development: {end: 2019-01-01}}\n", r"eras.holdout = None: required"),
         ("data: {tickers: [SPY, ^VIX]}\n", r"data.tickers = \['SPY', '\^VIX'\]: the features need \['QQQ'\]"),
@@ -115,7 +125,9 @@ def test_top_level_must_be_a_mapping(tmp_path):
 
 def test_missing_file_lists_siblings(tmp_path):
     write(tmp_path, "eras: {holdout: last 20%}\n", "present.yaml")
-    with pytest.raises(ConfigError, match=r"absent.yaml: experiment file not found; experiments there: \['present'\]"):
+    with pytest.raises(
+        ConfigError, match=r"absent.yaml: experiment file not found; experiments there: \['present'\]"
+    ):
         load_experiment(tmp_path / "absent.yaml")
 
 

@@ -99,7 +99,9 @@ def test_no_lookahead_every_feature_every_cut(set_name):
             np.testing.assert_allclose(a, b, rtol=0, atol=0, equal_nan=True, err_msg=f"{col} at t={t}")
         # and the perturbation did reach the later rows, so the check is not vacuous
         if t < base.height - 10:
-            assert not np.allclose(reference["spy_ret"][t + 5 :].to_numpy(), got["spy_ret"][t + 5 :].to_numpy())
+            assert not np.allclose(
+                reference["spy_ret"][t + 5 :].to_numpy(), got["spy_ret"][t + 5 :].to_numpy()
+            )
 
 
 def test_unknown_set_is_an_error():
@@ -108,7 +110,9 @@ def test_unknown_set_is_an_error():
 
 
 def test_missing_required_ticker_is_an_error():
-    with pytest.raises(ValueError, match=r"'qqq_ret' of set 'seed' needs tickers \['QQQ'\].*add them to data.tickers"):
+    with pytest.raises(
+        ValueError, match=r"'qqq_ret' of set 'seed' needs tickers \['QQQ'\].*add them to data.tickers"
+    ):
         feature_exprs("seed", tickers=("SPY", "^VIX"))
 
 
@@ -139,5 +143,10 @@ def test_seed_set_matches_pandas_on_real_data(shared_data):
     assert ours.height == len(expected) == 6870
     for col in expected.columns:
         np.testing.assert_allclose(
-            ours[col].to_numpy().astype(float), expected[col].to_numpy(), rtol=0, atol=1e-9, equal_nan=True, err_msg=col
+            ours[col].to_numpy().astype(float),
+            expected[col].to_numpy(),
+            rtol=0,
+            atol=1e-9,
+            equal_nan=True,
+            err_msg=col,
         )

@@ -53,7 +53,9 @@ def _positive_int(key: str, value: int, *, minimum: int = 1) -> None:
         _fail(key, value, f"must be an integer >= {minimum}")
 
 
-def _fraction(key: str, value: float, *, low: float = 0.0, high: float = 1.0, closed_high: bool = False) -> None:
+def _fraction(
+    key: str, value: float, *, low: float = 0.0, high: float = 1.0, closed_high: bool = False
+) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     ok = ok and low <= value and (value <= high if closed_high else value < high)
     if not ok:
@@ -174,7 +176,11 @@ class SplitConfig:
         if self.step is not None:
             _positive_int("step", self.step)
             if self.step < self.test_size:
-                _fail("step", self.step, f"is below split.test_size = {self.test_size}: test blocks would overlap")
+                _fail(
+                    "step",
+                    self.step,
+                    f"is below split.test_size = {self.test_size}: test blocks would overlap",
+                )
         _fraction("val_fraction", self.val_fraction, high=0.9, closed_high=True)
 
 
@@ -228,7 +234,9 @@ class TrainConfig:
             _fail("lr", self.lr, "must be a learning rate in (0, 1)")
         if not isinstance(self.weight_decay, int | float) or self.weight_decay < 0:
             _fail("weight_decay", self.weight_decay, "must be >= 0")
-        if self.grad_clip is not None and (not isinstance(self.grad_clip, int | float) or self.grad_clip <= 0):
+        if self.grad_clip is not None and (
+            not isinstance(self.grad_clip, int | float) or self.grad_clip <= 0
+        ):
             _fail("grad_clip", self.grad_clip, "must be > 0, or null to turn clipping off")
         if self.patience is not None:
             _positive_int("patience", self.patience)
@@ -267,7 +275,9 @@ class ExperimentConfig:
                 f"must be >= labels.horizon = {self.labels.horizon} so no training label reaches into a test block",
             )
         if self.labels.target not in self.data.tickers:
-            _fail("labels.target", self.labels.target, f"is not among data.tickers = {list(self.data.tickers)}")
+            _fail(
+                "labels.target", self.labels.target, f"is not among data.tickers = {list(self.data.tickers)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/YAML-able dict that :func:`experiment_from_dict` turns back into an equal config."""
@@ -387,7 +397,11 @@ def _labels_from_yaml(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if "up" in raw or "down" in raw:
             _fail("labels.threshold", t, "give either threshold or up/down, not both")
         if isinstance(t, bool) or not isinstance(t, int | float) or t <= 0:
-            _fail("labels.threshold", t, "must be a positive fraction (0.01 = ±1%); negative thresholds are not allowed")
+            _fail(
+                "labels.threshold",
+                t,
+                "must be a positive fraction (0.01 = ±1%); negative thresholds are not allowed",
+            )
         raw["down"], raw["up"] = -float(t), float(t)
     return raw
 
@@ -406,7 +420,9 @@ def _eras_from_yaml(raw: Any) -> dict[str, Any]:
         if era == "holdout" and isinstance(spec, str):
             match = _HOLDOUT_LAST.fullmatch(spec.strip())
             if not match:
-                _fail("eras.holdout", spec, "write 'last 20%' or a mapping {start: YYYY-MM-DD, end: YYYY-MM-DD}")
+                _fail(
+                    "eras.holdout", spec, "write 'last 20%' or a mapping {start: YYYY-MM-DD, end: YYYY-MM-DD}"
+                )
             out["holdout_fraction"] = float(match.group(1)) / 100
             continue
         if spec is None:
@@ -433,7 +449,9 @@ def _experiment_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     allowed = {"name", "description", "search", *_SECTIONS}
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown section; valid sections are {sorted(allowed)}", key=unknown[0])
+        raise ConfigError(
+            f"{unknown[0]}: unknown section; valid sections are {sorted(allowed)}", key=unknown[0]
+        )
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         section_raw = raw.get(name)
@@ -446,7 +464,9 @@ def _experiment_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
                 coerced = {k: _coerce(v, hints[k], f"eras.{k}") for k, v in eras_raw.items()}
                 sections[name] = ErasConfig(**coerced)
             except ConfigError as err:
-                raise ConfigError(f"eras.{err}" if not str(err).startswith("eras") else str(err), key=err.key) from None
+                raise ConfigError(
+                    f"eras.{err}" if not str(err).startswith("eras") else str(err), key=err.key
+                ) from None
             continue
         sections[name] = _build_section(cls, section_raw, section=name)
     search = None

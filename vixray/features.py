@@ -103,7 +103,9 @@ FEATURE_SETS: dict[str, tuple[Feature, ...]] = {"seed": SEED, "extended": EXTEND
 def feature_exprs(set_name: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
     """The named set's expressions (aliased to the feature names) for the tickers that were loaded."""
     if set_name not in FEATURE_SETS:
-        raise ValueError(f"features.set = {set_name!r}: unknown feature set; choose one of {sorted(FEATURE_SETS)}")
+        raise ValueError(
+            f"features.set = {set_name!r}: unknown feature set; choose one of {sorted(FEATURE_SETS)}"
+        )
     exprs = []
     for feature in FEATURE_SETS[set_name]:
         missing = [t for t in feature.requires if t not in tickers]
@@ -118,7 +120,9 @@ def feature_exprs(set_name: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
     return exprs
 
 
-def build_features(frame: pl.DataFrame | pl.LazyFrame, set_name: str, *, tickers: Sequence[str]) -> pl.DataFrame:
+def build_features(
+    frame: pl.DataFrame | pl.LazyFrame, set_name: str, *, tickers: Sequence[str]
+) -> pl.DataFrame:
     """``date`` plus the set's feature columns, one row per input row (warm-up rows hold nulls)."""
     lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     return lazy.select("date", *feature_exprs(set_name, tickers=tickers)).collect()

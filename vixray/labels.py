@@ -56,11 +56,15 @@ def classify(change: pl.Expr, *, down: float = -0.01, up: float = 0.01) -> pl.Ex
     )
 
 
-def direction_label(ticker: str = "^VIX", *, down: float = -0.01, up: float = 0.01, horizon: int = 1) -> pl.Expr:
+def direction_label(
+    ticker: str = "^VIX", *, down: float = -0.01, up: float = 0.01, horizon: int = 1
+) -> pl.Expr:
     """The label column: ``classify(future_change(...))``."""
     return classify(future_change(ticker, horizon=horizon), down=down, up=up)
 
 
-def realised_label(ticker: str = "^VIX", *, down: float = -0.01, up: float = 0.01, horizon: int = 1) -> pl.Expr:
+def realised_label(
+    ticker: str = "^VIX", *, down: float = -0.01, up: float = 0.01, horizon: int = 1
+) -> pl.Expr:
     """The class of the change that ended today (t-h to t), known at t: the persistence baseline's forecast."""
     return direction_label(ticker, down=down, up=up, horizon=horizon).shift(horizon)
