@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build. Override for GPUs: make install TORCH=torch==2.13.0
 TORCH  ?= torch==2.13.0
 
+# make tune EXP=dev DATA=csv:../shared/data ADDRESS=ray://head:10001 RESUME=1 (DATA defaults to the experiment's)
 EXP     ?= quick
-DATA    ?= auto
+DATA    ?=
 ADDRESS ?=
 RESUME  ?=
 RESULTS ?= results
@@ -49,11 +50,11 @@ bench: install
 	$(PY) benchmarks/bench_tune.py
 
 tune: install
-	$(VENV)/bin/vixray tune --experiment experiments/$(EXP).yaml --data $(DATA) --results $(RESULTS) \
+	$(VENV)/bin/vixray tune --experiment experiments/$(EXP).yaml --results $(RESULTS) $(if $(DATA),--data $(DATA)) \
 		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(RESUME),--resume latest)
 
 evaluate: install
-	$(VENV)/bin/vixray evaluate --best --results $(RESULTS) --data $(DATA)
+	$(VENV)/bin/vixray evaluate --best --results $(RESULTS) $(if $(DATA),--data $(DATA))
 
 dashboard: install
 	$(VENV)/bin/vixray dashboard --results $(RESULTS) --port $(PORT)

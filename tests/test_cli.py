@@ -12,7 +12,14 @@ TINY = {
     "data": {"source": "synthetic:5"},
     "eras": {"holdout": "last 20%"},
     "split": {"n_splits": 2, "train_size": 300, "test_size": 80, "gap": 1},
-    "model": {"seq_len": 3, "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "head": [4], "head_dropout": [0.0]},
+    "model": {
+        "seq_len": 3,
+        "hidden_size": 4,
+        "num_layers": 1,
+        "dropout": 0.0,
+        "head": [4],
+        "head_dropout": [0.0],
+    },
     "train": {"epochs": 2, "batch_size": 64, "patience": None},
 }
 
@@ -40,10 +47,34 @@ def test_features_export(tmp_path):
     out = tmp_path / "f.parquet"
     assert main(["features", "--data", "synthetic:2", "--set", "seed", "--out", str(out)]) == 0
     frame = pl.read_parquet(out)
-    assert frame.columns == ["date", "spy_ret", "qqq_ret", "vix_ret", "spy_std5", "qqq_std5", "qqq_spy_spread", "label"]
+    assert frame.columns == [
+        "date",
+        "spy_ret",
+        "qqq_ret",
+        "vix_ret",
+        "spy_std5",
+        "qqq_std5",
+        "qqq_spy_spread",
+        "label",
+    ]
     assert frame["label"].null_count() == 0 and frame.height > 1000
     csv = tmp_path / "f.csv"
-    assert main(["features", "--data", "synthetic:2", "--set", "extended", "--start", "2011-01-01", "--out", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                "synthetic:2",
+                "--set",
+                "extended",
+                "--start",
+                "2011-01-01",
+                "--out",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     assert pl.read_csv(csv)["date"].min() >= "2011-01-01"
 
 

@@ -182,7 +182,7 @@ def test_trial_page_shows_fold_bars_beside_the_baselines(browser, site):
     ]
     n_folds = len(site.run.manifest()["folds"])
     assert f"{majority:.1%}" in browser.texts("#fold-accuracy .bartext", count=3 * n_folds)
-    assert "not stored per trial" in browser.texts("#no-confusion-note")[0]
+    assert browser.texts("#trial-confusion .gtitle") == ["Confusion matrix, summed over the folds"]
 
 
 def test_evaluation_page_shows_the_verdict_and_links_the_report(browser, site):

@@ -121,6 +121,7 @@ def test_metrics(
         for k in METRIC_KEYS:
             out[f"fold{f}_test_{k}"] = fold[k]
         out[f"fold{f}_n_test"] = int(fold["n"])
+        out[f"fold{f}_test_confusion"] = fold["confusion"]  # (K, K) rows true, columns predicted
     return out
 
 
@@ -129,6 +130,8 @@ def _trainable(config: dict[str, Any], payload: SearchPayload) -> None:
 
     from vixray.train import FoldTrainer
 
+    # one line per epoch per trial about checkpoints would drown Ray's progress table
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     experiment = trial_experiment(payload, config)
     prepared = prepare_folds(payload.datasets[experiment.features.set], experiment)
     trainer = FoldTrainer(prepared.windows, model=experiment.model, train=experiment.train)
@@ -190,6 +193,7 @@ def trial_tables(
                         "fold": f,
                         "n_test": last.get(f"fold{f}_n_test"),
                         **{k: last.get(f"fold{f}_test_{k}") for k in METRIC_KEYS},
+                        "confusion": last.get(f"fold{f}_test_confusion"),
                     }
                 )
         for h in history:
@@ -207,7 +211,7 @@ def trial_tables(
                     )
     return (
         pl.DataFrame(trial_rows, infer_schema_length=None),
-        pl.DataFrame(fold_rows, schema=_FOLD_SCHEMA) if not fold_rows else pl.DataFrame(fold_rows),
+        pl.DataFrame(fold_rows, schema=_FOLD_SCHEMA),
         pl.DataFrame(curve_rows, schema=_CURVE_SCHEMA) if not curve_rows else pl.DataFrame(curve_rows),
     )
 
@@ -217,6 +221,7 @@ _FOLD_SCHEMA = {
     "fold": pl.Int64,
     "n_test": pl.Int64,
     **dict.fromkeys(METRIC_KEYS, pl.Float64),
+    "confusion": pl.List(pl.List(pl.Int64)),
 }
 _CURVE_SCHEMA = {
     "trial_id": pl.String,
@@ -324,6 +329,7 @@ def _trials_from_store(run: store.Run, *, n_folds: int) -> dict[str, dict[str, A
             if folds is not None:
                 for fr in folds.filter(pl.col("trial_id") == row["trial_id"]).iter_rows(named=True):
                     ordered[-1][f"fold{fr['fold']}_n_test"] = fr["n_test"]
+                    ordered[-1][f"fold{fr['fold']}_test_confusion"] = fr.get("confusion")
                     ordered[-1].update({f"fold{fr['fold']}_test_{k}": fr[k] for k in METRIC_KEYS})
         state[row["trial_id"]] = {
             "params": params,
@@ -602,7 +608,13 @@ def resume_search(
     return _fit(run, setup, restore=True)
 
 
+# Ray snapshots the search state at most every 10 s by default; a trial that ends between a snapshot and a crash
+# would be resumed (and re-judged by ASHA) rather than kept. Snapshots of a search this size take milliseconds.
+SNAPSHOT_SECONDS = "1"
+
+
 def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
     started = time.perf_counter()
     status = "interrupted"
     try:
