@@ -20,18 +20,24 @@ def main(argv: list[str] | None = None) -> int:
     tickers = ("SPY", "QQQ", "^VIX")
     prices = load_prices(args.data, tickers=tickers)
     frame = prices.frame
-    print(f"data: {prices.source}: {frame['date'][0]} .. {frame['date'][-1]}, {frame.height} common rows of {tickers}")
+    print(
+        f"data: {prices.source}: {frame['date'][0]} .. {frame['date'][-1]}, {frame.height} common rows of {tickers}"
+    )
     for set_name in ("seed", "extended"):
         best, median = best_of(lambda s=set_name: build_features(frame, s, tickers=tickers))
         print(f"features only, {set_name:<8}: best {best * 1e3:7.2f} ms, median {median * 1e3:7.2f} ms")
     best, median = best_of(
         lambda: build_dataset(frame, tickers=tickers, feature_set="extended", labels=LabelConfig())
     )
-    print(f"extended set + labels + HAR terms (modelling table): best {best * 1e3:.2f} ms, median {median * 1e3:.2f} ms"
-          f" (goal < 200 ms)")
+    print(
+        f"extended set + labels + HAR terms (modelling table): best {best * 1e3:.2f} ms, median {median * 1e3:.2f} ms"
+        f" (goal < 200 ms)"
+    )
     spy_vix = load_prices(args.data, tickers=("SPY", "^VIX"))
-    print(f"for scale: SPY+VIX alone span {spy_vix.frame['date'][0]} .. {spy_vix.frame['date'][-1]} "
-          f"({spy_vix.frame.height} rows); QQQ starts 1999-03-10, so the three-ticker table starts there")
+    print(
+        f"for scale: SPY+VIX alone span {spy_vix.frame['date'][0]} .. {spy_vix.frame['date'][-1]} "
+        f"({spy_vix.frame.height} rows); QQQ starts 1999-03-10, so the three-ticker table starts there"
+    )
     return 0
 
 

@@ -42,11 +42,17 @@ def main(argv: list[str] | None = None) -> int:
         trials = summary.run.trials()
     ray.shutdown()
     busy = float(trials["seconds"].sum())
-    slots = min(experiment.search.max_concurrent, int((os.cpu_count() or 1) // experiment.search.resources.cpus))
+    slots = min(
+        experiment.search.max_concurrent, int((os.cpu_count() or 1) // experiment.search.resources.cpus)
+    )
     ideal = busy / slots
-    print(f"search {experiment.name} on {prices.source}: {trials.height} trials "
-          f"({summary.counts}), {slots} concurrent on {os.cpu_count()} cores")
-    print(f"ray start {ray_start:.1f} s (not counted); search wall {wall:.1f} s; trials' own time {busy:.1f} s")
+    print(
+        f"search {experiment.name} on {prices.source}: {trials.height} trials "
+        f"({summary.counts}), {slots} concurrent on {os.cpu_count()} cores"
+    )
+    print(
+        f"ray start {ray_start:.1f} s (not counted); search wall {wall:.1f} s; trials' own time {busy:.1f} s"
+    )
     print(f"overhead ratio wall / (trial time / {slots} slots) = {wall / ideal:.2f}  (target <= 1.25)")
     print(f"throughput {trials.height / wall * 60:.1f} trials per minute")
     return 0
