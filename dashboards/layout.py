@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, unquote
 
 import numpy as np
 import plotly.graph_objects as go
@@ -290,47 +290,22 @@ def _read_predictions(folder: Path) -> pl.DataFrame:
     return _cached(path, read)
 
 
-def _optuna_importance(run: store.Run) -> dict[str, float] | None:
-    """fANOVA importances from the run's Optuna study, or None when it has fewer than two complete trials."""
-    import optuna  # only the search page needs it, and it is slow to import
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = (run.path / store.OPTUNA_DB).resolve()
-    # read-only, so the explorer can never create or change a study, even in an empty or half-written file
-    storage = optuna.storages.RDBStorage(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true")
-    try:
-        names = optuna.get_all_study_names(storage)
-        wanted = f"{run.experiment}-{run.run_id}"
-        name = wanted if wanted in names else (names[0] if len(names) == 1 else None)
-        if name is None:
-            return None
-        study = optuna.load_study(study_name=name, storage=storage)
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if len(complete) < 2:
-            return None
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        return {figures.PARAM_PREFIX + k: float(v) for k, v in found.items()} or None
-    finally:
-        storage.engine.dispose()
-
-
 def param_importances(data: RunData) -> tuple[dict[str, float], str]:
-    """Optuna's importances when the study allows them, else a rank-correlation estimate from trials.parquet."""
+    """The search's own importances (importance.json, Optuna's fANOVA) when written, else a rank-correlation
+    estimate from trials.parquet: a run still searching, or one with fewer than two finished trials."""
     metric, _ = data.metric
-    db = data.run.path / store.OPTUNA_DB
-    if db.is_file():
-        try:
-            found = _cached(db, lambda: _optuna_importance(data.run), kind="importance")
-        except Exception as err:  # a damaged or foreign study: fall back rather than fail the page
-            log.info("no Optuna importances for %s: %s", data.run.path, err)
-            found = None
-        if found:
-            return found, "Optuna fANOVA over optuna.db"
+    path = data.run.path / store.IMPORTANCE
+    try:
+        found = _cached(path, data.run.importance)
+    except ValueError as err:  # a damaged file: fall back rather than fail the page
+        log.info("no stored importances for %s: %s", data.run.path, err)
+        found = None
+    if found is not None and found.values:
+        return {figures.PARAM_PREFIX + k: v for k, v in found.values.items()}, found.method
     if data.trials is None or metric not in data.trials.columns:
         return {}, "no trials"
     estimate = figures.rank_importance(data.trials, params=data.params, metric=metric)
-    return estimate, f"rank correlation with {metric}; no Optuna study with 2+ complete trials"
+    return estimate, f"rank correlation with {metric}; no importances from the search yet"
 
 
 def _log_params(manifest: dict[str, Any]) -> set[str]:

@@ -2,7 +2,7 @@
 
 The numbers are random but consistent: a trial's pooled test accuracy is the n-weighted mean of its folds, a
 baseline's pooled row (fold -1) that of its fold rows, ``val_loss`` the mean over folds of the last epoch's curve,
-and ``optuna.db`` holds the same completed trials with the same objective values.
+and ``importance.json`` holds importances that sum to 1.
 """
 
 from __future__ import annotations
@@ -112,13 +112,12 @@ def _manifest(experiment: str, n_trials: int, n_folds: int, seed: int) -> dict[s
 
 def _trial_tables(
     rng: np.random.Generator, *, n_trials: int, n_folds: int, seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
-    trial_rows, fold_rows, curve_rows, params_list = [], [], [], []
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    trial_rows, fold_rows, curve_rows = [], [], []
     for i in range(n_trials):
         trial_id = f"{seed:05x}_{i:05d}"
         status = _status(i)
         params = _params(rng)
-        params_list.append(params)
         epochs = {"finished": MAX_EPOCHS, "pruned": GRACE_EPOCHS, "errored": 0}[status]
         start_loss = rng.uniform(1.05, 1.15)
         means = []
@@ -170,7 +169,6 @@ def _trial_tables(
             },
         ),
         pl.DataFrame(curve_rows),
-        params_list,
     )
 
 
@@ -190,34 +188,16 @@ def _baselines(rng: np.random.Generator, *, n_folds: int) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _optuna_study(run: store.Run, trials: pl.DataFrame, params_list: list[dict[str, Any]]) -> None:
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = {
-        "model.hidden_size": CategoricalDistribution([16, 32, 64]),
-        "model.num_layers": IntDistribution(1, 2),
-        "model.dropout": FloatDistribution(0.0, 0.4),
-        "train.lr": FloatDistribution(1e-4, 1e-2, log=True),
-        "features.set": CategoricalDistribution(["seed", "extended"]),
-    }
-    study = optuna.create_study(
-        study_name=f"{run.experiment}-{run.run_id}", storage=run.optuna_url, direction="minimize"
+def _importance(run: store.Run, rng: np.random.Generator) -> None:
+    weights = rng.dirichlet(np.ones(len(SPACE)))
+    store.write_json(
+        run.path / store.IMPORTANCE,
+        {
+            "method": "Optuna fANOVA over the finished trials",
+            "metric": "val_loss",
+            "importances": dict(zip(SPACE, weights.tolist(), strict=True)),
+        },
     )
-    for row, params in zip(trials.iter_rows(named=True), params_list, strict=True):
-        active = {k: v for k, v in params.items() if v is not None}
-        state = (
-            optuna.trial.TrialState.COMPLETE if row["val_loss"] is not None else optuna.trial.TrialState.FAIL
-        )
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=active,
-                distributions={k: dists[k] for k in active},
-                value=row["val_loss"],
-                state=state,
-            )
-        )
 
 
 def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any], *, seed: int) -> None:
@@ -330,16 +310,16 @@ def make_run(
     with_evaluation: bool = True,
     seed: int = 0,
 ) -> Path:
-    """Write a finished run (trials of every status, curves, folds, baselines, optuna.db, ray/ and, if asked, one
+    """Write a finished run (trials of every status, curves, folds, baselines, importance.json, ray/ and, if asked, one
     evaluation) under ``results_dir/experiment`` and return its directory."""
     rng = np.random.default_rng(seed)
     run = store.create_run(results_dir, experiment, manifest=_manifest(experiment, n_trials, n_folds, seed))
-    trials, folds, curves, params_list = _trial_tables(rng, n_trials=n_trials, n_folds=n_folds, seed=seed)
+    trials, folds, curves = _trial_tables(rng, n_trials=n_trials, n_folds=n_folds, seed=seed)
     store.write_parquet(run.path / store.TRIALS, trials)
     store.write_parquet(run.path / store.FOLDS, folds)
     store.write_parquet(run.path / store.CURVES, curves)
     store.write_parquet(run.path / store.BASELINES, _baselines(rng, n_folds=n_folds))
-    _optuna_study(run, trials, params_list)
+    _importance(run, rng)
     run.ray_dir.mkdir()
     counts = {s: int((trials["status"] == s).sum()) for s in ("finished", "pruned", "errored", "running")}
     run.update_manifest(counts=counts)

@@ -102,10 +102,61 @@ def test_search_writes_a_complete_run(tiny_run, prices):
         .to_list()
         == n_test
     )
-    (summary,) = optuna.get_all_study_summaries(run.optuna_url)
-    study = optuna.load_study(study_name=summary.study_name, storage=run.optuna_url)
-    assert len(study.trials) == 4
     assert (run.ray_dir / "tuner.pkl").exists()
+
+
+def test_optuna_db_mirrors_the_trials_table(tiny_run):
+    run = tiny_run.run
+    (summary,) = optuna.get_all_study_summaries(run.optuna_url)
+    assert summary.study_name == f"tiny-{run.run_id}"
+    study = optuna.load_study(study_name=summary.study_name, storage=run.optuna_url)
+    assert (
+        study.direction == optuna.study.StudyDirection.MINIMIZE and study.user_attrs["metric"] == "val_loss"
+    )
+    states = {"finished": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+    by_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    trials = run.trials()
+    assert sorted(by_id) == sorted(trials["trial_id"])
+    curves = run.curves()
+    for row in trials.iter_rows(named=True):
+        t = by_id[row["trial_id"]]
+        assert t.state == states[row["status"]]
+        assert t.value == pytest.approx(row["val_loss"])
+        assert t.params == {k[len("param.") :]: v for k, v in row.items() if k.startswith("param.")}
+        per_epoch = (
+            curves.filter(pl.col("trial_id") == row["trial_id"]).group_by("epoch").agg(pl.mean("val_loss"))
+        )
+        assert t.intermediate_values == pytest.approx(dict(per_epoch.iter_rows()))
+    importance = run.importance()
+    finished = trials.filter(pl.col("status") == "finished").height
+    if finished >= 2:
+        assert importance.method == f"Optuna fANOVA over {finished} finished trials"
+        assert sum(importance.values.values()) == pytest.approx(1.0)
+    else:
+        assert importance is None
+
+
+def test_the_stored_distributions_are_the_ones_the_searcher_samples():
+    from vixray.search_space import search_from_dict
+    from vixray.tune import DefineByRun, distribution
+
+    raw = tiny_experiment(
+        space={
+            "model.seq_len": {"type": "int", "low": 5, "high": 20, "step": 5},
+            "model.num_layers": {"type": "int", "low": 1, "high": 2},
+            "model.dropout": {"type": "uniform", "low": 0.0, "high": 0.4, "when": {"model.num_layers": [2]}},
+            "train.lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
+            "train.batch_size": {"type": "categorical", "choices": [16, 32]},
+        }
+    )
+    space = search_from_dict(raw["search"]).space
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        trial = study.ask()
+        DefineByRun(space)(trial)
+        expected = {p.name: distribution(p) for p in space if p.name in trial.params}
+        assert trial.distributions == expected
+    assert {len(t.params) for t in study.trials} == {4, 5}  # dropout only with two layers
 
 
 def test_best_trial_is_the_lowest_validation_loss(tiny_run):
@@ -230,6 +281,9 @@ def test_resume_after_the_driver_is_killed(tmp_path):
         before.sort("trial_id").select("trial_id", "epochs", "val_loss")
     )
     assert len(json.loads((run.path / store.MANIFEST).read_text())["resumed"]) == 1
+    # optuna.db is written when the resumed search ends, with the trials from before the kill as well
+    study = optuna.load_study(study_name=f"tiny-{run.run_id}", storage=run.optuna_url)
+    assert len(study.trials) == 8
 
 
 CLUSTER_SCRIPT = """

@@ -9,7 +9,8 @@ Layout::
         folds.parquet     one row per trial x fold: test metrics and date ranges
         baselines.parquet one row per baseline x fold (plus fold = -1 for pooled): the same metrics on the same rows
         curves.parquet    one row per trial x epoch x fold: train_loss, val_loss, val_accuracy
-        optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``)
+        optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``), written when the search ends
+        importance.json   Optuna's fANOVA parameter importances over the finished trials, written with optuna.db
         ray/              Ray Tune's experiment directory (``Tuner.restore`` / ``ResultGrid`` work on it)
         evaluation/<eval-id>/   written by ``vixray evaluate``: report.json, predictions.parquet, report.html
 
@@ -39,6 +40,7 @@ FOLDS = "folds.parquet"
 BASELINES = "baselines.parquet"
 CURVES = "curves.parquet"
 OPTUNA_DB = "optuna.db"
+IMPORTANCE = "importance.json"
 RAY_DIR = "ray"
 EVALUATION_DIR = "evaluation"
 
@@ -100,6 +102,14 @@ def _json_default(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class Importance:
+    """How much each searched parameter explains the search metric (``values`` sum to 1), and how that was found."""
+
+    method: str
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Run:
     """A run directory. Readers return None for a file not written yet; a malformed file raises ValueError."""
 
@@ -153,6 +163,18 @@ class Run:
 
     def curves(self) -> pl.DataFrame | None:
         return self._table(CURVES)
+
+    def importance(self) -> Importance | None:
+        """The parameter importances of importance.json, or None before the search has written them."""
+        path = self.path / IMPORTANCE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            values = {str(k): float(v) for k, v in data["importances"].items()}
+            return Importance(method=str(data["method"]), values=values)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"{path}: malformed ({err})") from None
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
         data = {**self.manifest(), **changes}

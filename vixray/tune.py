@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,7 +32,9 @@ import numpy as np
 import optuna
 import polars as pl
 import ray
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -48,9 +50,21 @@ log = logging.getLogger(__name__)
 
 PARAM_PREFIX = "param."
 _CHECKPOINT_FILE = "trainer.pt"
+# A trial saves its trainer at most this often (and at its last epoch): a resumed trial repeats at most this much.
+CHECKPOINT_SECONDS = 10.0
 
 
 # ------------------------------------------------------------------------------------------------ the space
+
+
+def distribution(p: Param) -> BaseDistribution:
+    """The Optuna distribution a space entry samples from: what the searcher suggests and optuna.db records."""
+    if p.type == "categorical":
+        return CategoricalDistribution(list(p.choices))
+    if p.type == "int":
+        return IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step) if p.step else 1)  # type: ignore[arg-type]
+    log_scale = p.type == "loguniform" or p.log
+    return FloatDistribution(p.low, p.high, log=log_scale, step=None if log_scale else p.step)  # type: ignore[arg-type]
 
 
 class DefineByRun:
@@ -64,16 +78,13 @@ class DefineByRun:
         for p in self.space:
             if not is_active(p, values):
                 continue
-            if p.type == "categorical":
-                values[p.name] = trial.suggest_categorical(p.name, list(p.choices))
-            elif p.type == "int":
-                step = int(p.step) if p.step else 1
-                values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), step=step, log=p.log)  # type: ignore[arg-type]
+            d = distribution(p)
+            if isinstance(d, CategoricalDistribution):
+                values[p.name] = trial.suggest_categorical(p.name, list(d.choices))
+            elif isinstance(d, IntDistribution):
+                values[p.name] = trial.suggest_int(p.name, d.low, d.high, step=d.step, log=d.log)
             else:
-                log_scale = p.type == "loguniform" or p.log
-                values[p.name] = trial.suggest_float(
-                    p.name, p.low, p.high, log=log_scale, step=None if log_scale else p.step
-                )  # type: ignore[arg-type]
+                values[p.name] = trial.suggest_float(p.name, d.low, d.high, step=d.step, log=d.log)
 
 
 # ------------------------------------------------------------------------------------------------ the trainable
@@ -140,14 +151,22 @@ def _trainable(config: dict[str, Any], payload: SearchPayload) -> None:
         with checkpoint.as_directory() as folder:
             trainer.load_state_dict(torch.load(Path(folder) / _CHECKPOINT_FILE, weights_only=False))
     node_id = ray.get_runtime_context().get_node_id()  # where the trial ran, for cluster users (and tests)
+    last_saved = time.monotonic()
     while not trainer.done():
         metrics = {**epoch_metrics(trainer.run_epoch()), "node_id": node_id}
         if trainer.done():
             proba, pred = trainer.predict("test")
             metrics.update(test_metrics(prepared, proba, pred))
+        # Each checkpoint also makes Ray snapshot the whole search (CheckpointConfig(num_to_keep=1) forces it), so
+        # saving after every sub-second epoch would cost more than the epoch. Save every CHECKPOINT_SECONDS, and
+        # always at the end so a trial that finished just before a crash is not trained again on resume.
+        if not trainer.done() and time.monotonic() - last_saved < CHECKPOINT_SECONDS:
+            tune.report(metrics)
+            continue
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trainer.state_dict(), Path(folder) / _CHECKPOINT_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        last_saved = time.monotonic()
 
 
 # ------------------------------------------------------------------------------------------------ the store
@@ -341,6 +360,80 @@ def _trials_from_store(run: store.Run, *, n_folds: int) -> dict[str, dict[str, A
     return state
 
 
+_OPTUNA_STATES = {
+    "finished": optuna.trial.TrialState.COMPLETE,
+    "pruned": optuna.trial.TrialState.PRUNED,
+    "errored": optuna.trial.TrialState.FAIL,
+}
+
+
+def study_name(run: store.Run) -> str:
+    return f"{run.experiment}-{run.run_id}"
+
+
+def write_study(run: store.Run, search: SearchConfig, *, n_folds: int) -> optuna.Study:
+    """optuna.db, rebuilt from the run's tables and renamed into place, for optuna-dashboard and importances.
+
+    The search itself keeps its study in memory (Ray pickles it with the search state, so a resumed search goes on
+    with it): SQLite's commit per suggestion and per epoch cost more driver time than the short trials it served.
+    Trials stopped by ASHA are PRUNED, errored ones FAIL; each trial's value is its last reported search metric and
+    its intermediate values the per-epoch fold means, as the searcher saw them. Unfinished trials are left out.
+    """
+    space = {p.name: distribution(p) for p in search.space}
+    state = _trials_from_store(run, n_folds=n_folds)
+    with tempfile.TemporaryDirectory(dir=run.path, prefix=".optuna-") as folder:
+        staging = Path(folder) / store.OPTUNA_DB
+        storage = optuna.storages.RDBStorage(f"sqlite:///{staging}")
+        try:
+            direction = "minimize" if search.mode == "min" else "maximize"
+            study = optuna.create_study(study_name=study_name(run), storage=storage, direction=direction)
+            study.set_user_attr("metric", search.metric)
+            trials = []
+            for trial_id, t in state.items():
+                status = _status(t["history"], error=t.get("error"), ended=t.get("ended", False))
+                if status not in _OPTUNA_STATES:
+                    continue
+                params = {k: v for k, v in t["params"].items() if k in space}
+                history = t["history"]
+                value = history[-1][search.metric] if history and status != "errored" else None
+                trials.append(
+                    optuna.trial.create_trial(
+                        state=_OPTUNA_STATES[status],
+                        value=value,
+                        params=params,
+                        distributions={k: space[k] for k in params},
+                        intermediate_values={int(h["epoch"]): float(h[search.metric]) for h in history},
+                        user_attrs={"ray_trial_id": trial_id},
+                    )
+                )
+            study.add_trials(trials)
+        finally:
+            storage.engine.dispose()
+        os.replace(staging, run.path / store.OPTUNA_DB)
+    return optuna.load_study(study_name=study_name(run), storage=run.optuna_url)
+
+
+def write_importance(run: store.Run, study: optuna.Study) -> dict[str, Any] | None:
+    """importance.json: Optuna's fANOVA importances over the finished trials (None with fewer than two)."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return None
+    try:
+        found = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+        )
+    except (ValueError, RuntimeError) as err:  # e.g. no parameter shared by every finished trial
+        log.info("no parameter importances for run %s: %s", run.run_id, err)
+        return None
+    record = {
+        "method": f"Optuna fANOVA over {len(complete)} finished trials",
+        "metric": study.user_attrs.get("metric"),
+        "importances": {k: float(v) for k, v in found.items()},
+    }
+    store.write_json(run.path / store.IMPORTANCE, record)
+    return record
+
+
 # ------------------------------------------------------------------------------------------------ Ray
 
 
@@ -502,8 +595,7 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
         metric=search.metric,
         mode=search.mode,
         sampler=sampler,
-        study_name=f"{setup.experiment.name}-{run.run_id}",
-        storage=optuna.storages.RDBStorage(run.optuna_url),
+        study_name=study_name(run),  # in memory while the search runs; optuna.db is written when it ends
     )
     scheduler = ASHAScheduler(
         time_attr="training_iteration",
@@ -526,7 +618,14 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
             storage_path=str(run.path),
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[StoreCallback(run.path, n_folds=len(setup.base.folds))],
+            # CSV and JSON keep Ray's ResultGrid working; the automatic TensorBoardX logger is left out
+            # (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS in _fit): it imports torch in the driver and costs more per
+            # result than a short epoch, and curves.parquet holds the same curves
+            callbacks=[
+                StoreCallback(run.path, n_folds=len(setup.base.folds)),
+                CSVLoggerCallback(),
+                JsonLoggerCallback(),
+            ],
             verbose=1,
         ),
     )
@@ -610,21 +709,45 @@ def resume_search(
 
 # Ray snapshots the search state at most every 10 s by default; a trial that ends between a snapshot and a crash
 # would be resumed (and re-judged by ASHA) rather than kept. Snapshots of a search this size take milliseconds.
-SNAPSHOT_SECONDS = "1"
+# Ray reads both settings from the environment when the search starts; a user's own values win.
+_RAY_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+
+
+@contextlib.contextmanager
+def _ray_env() -> Iterator[None]:
+    added = [k for k in _RAY_ENV if k not in os.environ]
+    os.environ.update({k: _RAY_ENV[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
     started = time.perf_counter()
     status = "interrupted"
     try:
         tuner = _tuner(setup, run, restore=restore)
-        tuner.fit()
+        with _ray_env():
+            tuner.fit()
         status = "finished"
     except Exception:
         status = "failed"
         raise
     finally:
         summary = _summarise(run, setup, seconds=time.perf_counter() - started)
+        _save_study(run, setup)
         run.update_manifest(status=status, ended=_now(), counts=summary.counts)
     return summary
+
+
+def _save_study(run: store.Run, setup: SearchSetup) -> None:
+    """optuna.db and importance.json are views of the tables: failing to write them must not lose the run."""
+    try:
+        study = write_study(run, setup.experiment.search, n_folds=len(setup.base.folds))
+        write_importance(run, study)
+    except Exception:
+        log.exception(
+            "could not write %s for run %s; the trial tables are intact", store.OPTUNA_DB, run.run_id
+        )
