@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -25,7 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_experiment(
-    *, num_samples: int = 4, space: dict | None = None, max_epochs: int = 3, **search
+    *,
+    num_samples: int = 4,
+    space: dict | None = None,
+    max_epochs: int = 3,
+    reduction_factor: int = 2,
+    **search,
 ) -> dict:
     return {
         "name": "tiny",
@@ -46,7 +52,7 @@ def tiny_experiment(
             "max_concurrent": 2,
             "seed": 0,
             "resources": {"cpus": 1},
-            "scheduler": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": 2},
+            "scheduler": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": reduction_factor},
             "space": space
             or {
                 "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
@@ -65,7 +71,8 @@ def prices():
 
 @pytest.fixture(scope="module")
 def tiny_run(ray_session, tmp_path_factory, prices):
-    experiment = experiment_from_dict(tiny_experiment())
+    # ASHA judges at epochs 1 and 4: epochs 2-3 and 5-6 reach the driver in the reports at 4 and 6
+    experiment = experiment_from_dict(tiny_experiment(max_epochs=6, reduction_factor=4))
     summary = run_search(experiment, prices=prices, results_dir=tmp_path_factory.mktemp("results"))
     return summary
 
@@ -83,11 +90,14 @@ def test_search_writes_a_complete_run(tiny_run, prices):
     assert {"param.model.hidden_size", "param.train.lr", "param.features.set"} <= set(trials.columns)
     finished = trials.filter(pl.col("status") == "finished")
     assert finished.height >= 1 and finished["test_accuracy"].is_not_null().all()
-    # the per-trial epochs match the curves, per fold
+    # every epoch of every trial is in the curves, per fold, also those reported together with a later one
     curves = run.curves()
     for row in trials.iter_rows(named=True):
         c = curves.filter(pl.col("trial_id") == row["trial_id"])
         assert c.height == row["epochs"] * 2 and sorted(set(c["fold"])) == [0, 1]
+        assert sorted(set(c["epoch"])) == list(range(1, row["epochs"] + 1))
+    assert set(trials["epochs"]) <= {1, 4, 6}  # ASHA stops trials at its rungs, others run to the end
+    assert finished["epochs"].to_list() == [6] * finished.height
     folds = run.folds()
     assert folds.height == finished.height * 2
     for row in folds.iter_rows(named=True):  # each fold's confusion matrix counts exactly its test rows
@@ -157,6 +167,31 @@ def test_the_stored_distributions_are_the_ones_the_searcher_samples():
         expected = {p.name: distribution(p) for p in space if p.name in trial.params}
         assert trial.distributions == expected
     assert {len(t.params) for t in study.trials} == {4, 5}  # dropout only with two layers
+
+
+def test_trials_report_at_the_asha_rungs_and_their_end(tiny_run):
+    # Ray's own result log has one row per report, not per epoch
+    trials = tiny_run.run.trials()
+    for row in trials.iter_rows(named=True):
+        (result_json,) = tiny_run.run.ray_dir.glob(f"*{row['trial_id']}*/result.json")
+        reported = [json.loads(line)["epoch"] for line in result_json.read_text().splitlines()]
+        assert reported == [e for e in (1, 4, 6) if e <= row["epochs"]]
+
+
+@pytest.mark.parametrize(
+    ("grace", "factor", "max_epochs", "expected"),
+    [(3, 3, 20, {3, 9}), (1, 2, 3, {1, 2}), (1, 4, 6, {1, 4}), (3, 2.5, 20, {3, 8, 19}), (5, 3, 5, {5})],
+)
+def test_asha_rungs_by_hand_and_as_ray_builds_them(grace, factor, max_epochs, expected):
+    from ray.tune.schedulers import ASHAScheduler
+
+    from vixray.tune import asha_rungs
+
+    got = asha_rungs(grace_period=grace, reduction_factor=factor, max_epochs=max_epochs)
+    assert got == expected
+    asha = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=grace, reduction_factor=factor)
+    milestones = {m for m, _ in asha._brackets[0]._rungs}
+    assert {math.ceil(m) for m in milestones} <= got
 
 
 def test_best_trial_is_the_lowest_validation_loss(tiny_run):
