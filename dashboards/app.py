@@ -98,7 +98,7 @@ def create_app(results_dir: Path) -> dash.Dash:
         index_string=_INDEX,
     )
     app.layout = layout.shell()
-    register_callbacks(app, root)
+    register_callbacks(app, layout.ResultsReader(root))
     return app
 
 

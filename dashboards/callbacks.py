@@ -3,7 +3,6 @@ with the compare picker. Nothing here reads files itself."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import dash
@@ -13,8 +12,8 @@ from dash.exceptions import PreventUpdate
 from dashboards import layout
 
 
-def register_callbacks(app: dash.Dash, results_dir: Path) -> None:
-    """Wire the page router and the compare picker to ``app`` for the store at ``results_dir``."""
+def register_callbacks(app: dash.Dash, results: layout.ResultsReader) -> None:
+    """Wire the page router and the compare picker to ``app`` for the results folder ``results`` reads."""
 
     @app.callback(
         Output(layout.PAGE, "children"),
@@ -25,11 +24,11 @@ def register_callbacks(app: dash.Dash, results_dir: Path) -> None:
         State(layout.SIGNATURE, "data"),
     )
     def render(pathname: str | None, search: str | None, _tick: int | None, previous: str | None) -> Any:
-        signature = layout.page_signature(results_dir, pathname, search)
+        signature = layout.page_signature(results, pathname, search)
         # a timer tick redraws only when the store changed, so a reader's zoom and table state survive
         if ctx.triggered_id == layout.REFRESH and signature == previous:
             raise PreventUpdate
-        return layout.render_page(results_dir, pathname, search), signature
+        return layout.render_page(results, pathname, search), signature
 
     @app.callback(
         Output(layout.URL, "search"),

@@ -6,8 +6,8 @@ built, so no URL reaches outside the results folder; an unknown or invalid id gi
 fails because one file is bad: read problems are listed on it (the run shows as malformed) and each section that
 cannot be drawn says why, while the rest of the page renders.
 
-Tables are re-read whenever their file changes on disk (a cache keyed by modification time and size), so a search in
-progress shows its new trials on the next refresh.
+Tables are re-read whenever their file changes on disk (:class:`ResultsReader`, one per app, caches by modification
+time and size), so a search in progress shows its new trials on the next refresh.
 """
 
 from __future__ import annotations
@@ -94,10 +94,6 @@ def parse_compare(search: str | None) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ reading the store
 
-_CACHE: OrderedDict[tuple[Path, str], tuple[tuple[int, int], Any]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 512
-
 
 def _stat_key(path: Path) -> tuple[int, int] | None:
     try:
@@ -107,22 +103,35 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _cached(path: Path, read: Callable[[], T], *, kind: str = "file") -> T:
-    """``read()``, reused while ``path`` keeps its modification time and size; errors are never cached."""
-    key = _stat_key(path)
-    if key is None:
-        return read()
-    with _CACHE_LOCK:
-        hit = _CACHE.get((path, kind))
-        if hit is not None and hit[0] == key:
-            _CACHE.move_to_end((path, kind))
-            return hit[1]
-    value = read()
-    with _CACHE_LOCK:
-        _CACHE[(path, kind)] = (key, value)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+class ResultsReader:
+    """The results folder as the explorer reads it: one per app, so each app keeps its own cache of what it read.
+
+    A file's contents are reused while its modification time and size stay the same, so a refresh during a search
+    re-reads only the tables the search rewrote. Errors are never cached.
+    """
+
+    def __init__(self, root: Path, *, cache_size: int = 512) -> None:
+        self.root = Path(root).resolve()
+        self._cache: OrderedDict[Path, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._lock = threading.Lock()  # Dash serves callbacks from several threads
+        self._cache_size = cache_size
+
+    def cached(self, path: Path, read: Callable[[], T]) -> T:
+        """``read()``, or what it returned last time if ``path`` has not changed since."""
+        key = _stat_key(path)
+        if key is None:
+            return read()
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None and hit[0] == key:
+                self._cache.move_to_end(path)
+                return hit[1]
+        value = read()
+        with self._lock:
+            self._cache[path] = (key, value)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return value
 
 
 def _check(value: str, *, what: str) -> str:
@@ -132,11 +141,11 @@ def _check(value: str, *, what: str) -> str:
         raise NotFound(str(err)) from None
 
 
-def find_run(results_dir: Path, experiment: str, run_id: str) -> store.Run:
-    """The run ``experiment/run_id`` under ``results_dir``; NotFound for an invalid id or a missing folder."""
+def find_run(results: ResultsReader, experiment: str, run_id: str) -> store.Run:
+    """The run ``experiment/run_id`` in the results folder; NotFound for an invalid id or a missing folder."""
     _check(experiment, what="experiment name")
     _check(run_id, what="run id")
-    root = Path(results_dir).resolve()
+    root = results.root
     path = root / experiment / run_id
     if not path.is_dir() or not path.resolve().is_relative_to(root):
         known = [f"{r.experiment}/{r.run_id}" for r in store.list_runs(root)][-10:]
@@ -156,6 +165,7 @@ class RunData:
     folds: pl.DataFrame | None
     baselines: pl.DataFrame | None
     curves: pl.DataFrame | None
+    importance: store.Importance | None  # None before the search has written them (or when unreadable)
     problems: tuple[str, ...]
 
     @property
@@ -178,11 +188,11 @@ class RunData:
         )
 
 
-def read_run(run: store.Run) -> RunData:
+def read_run(results: ResultsReader, run: store.Run) -> RunData:
     """Read a run's manifest and tables, collecting problems instead of raising."""
     problems = []
     try:
-        manifest = _cached(run.path / store.MANIFEST, run.manifest)
+        manifest = results.cached(run.path / store.MANIFEST, run.manifest)
     except ValueError as err:
         manifest, problems = {}, [str(err)]
     readers = {
@@ -194,7 +204,7 @@ def read_run(run: store.Run) -> RunData:
     tables: dict[str, pl.DataFrame | None] = {}
     for name, reader in readers.items():
         try:
-            tables[name] = _cached(run.path / name, reader)
+            tables[name] = results.cached(run.path / name, reader)
         except ValueError as err:
             tables[name] = None
             problems.append(str(err))
@@ -204,6 +214,13 @@ def read_run(run: store.Run) -> RunData:
     if trials is not None and not {"trial_id", "status"} <= set(trials.columns):
         problems.append(f"{run.path / store.TRIALS}: no trial_id/status columns ({trials.columns})")
         trials = None
+    try:
+        importance = results.cached(run.path / store.IMPORTANCE, run.importance)
+    except (
+        ValueError
+    ) as err:  # importances are optional: a damaged file falls back to the page's own estimate
+        log.info("no stored importances for %s: %s", run.path, err)
+        importance = None
     return RunData(
         run,
         manifest,
@@ -211,6 +228,7 @@ def read_run(run: store.Run) -> RunData:
         tables[store.FOLDS],
         tables[store.BASELINES],
         tables[store.CURVES],
+        importance,
         tuple(problems),
     )
 
@@ -261,7 +279,7 @@ def _evaluation_ids(run: store.Run) -> list[str]:
     return [p.name for p in run.evaluations()]
 
 
-def _read_report(folder: Path) -> dict[str, Any]:
+def _read_report(results: ResultsReader, folder: Path) -> dict[str, Any]:
     path = folder / "report.json"
 
     def read() -> dict[str, Any]:
@@ -273,10 +291,10 @@ def _read_report(folder: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: expected a JSON object")
         return report
 
-    return _cached(path, read)
+    return results.cached(path, read)
 
 
-def _read_predictions(folder: Path) -> pl.DataFrame:
+def _read_predictions(results: ResultsReader, folder: Path) -> pl.DataFrame:
     path = folder / "predictions.parquet"
 
     def read() -> pl.DataFrame:
@@ -287,19 +305,14 @@ def _read_predictions(folder: Path) -> pl.DataFrame:
         except Exception as err:  # polars raises several error types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet ({err})") from None
 
-    return _cached(path, read)
+    return results.cached(path, read)
 
 
 def param_importances(data: RunData) -> tuple[dict[str, float], str]:
     """The search's own importances (importance.json, Optuna's fANOVA) when written, else a rank-correlation
     estimate from trials.parquet: a run still searching, or one with fewer than two finished trials."""
     metric, _ = data.metric
-    path = data.run.path / store.IMPORTANCE
-    try:
-        found = _cached(path, data.run.importance)
-    except ValueError as err:  # a damaged file: fall back rather than fail the page
-        log.info("no stored importances for %s: %s", data.run.path, err)
-        found = None
+    found = data.importance
     if found is not None and found.values:
         return {figures.PARAM_PREFIX + k: v for k, v in found.values.items()}, found.method
     if data.trials is None or metric not in data.trials.columns:
@@ -441,7 +454,9 @@ def not_found_page(message: str) -> html.Div:
 # ------------------------------------------------------------------------------------------------ overview
 
 
-def _overview_row(summary: store.RunSummary) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _overview_row(
+    results: ResultsReader, summary: store.RunSummary
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """One line of the runs table, and the run's bars for the overview figure (None without a finished trial)."""
     row: dict[str, Any] = {
         "run": _md_link(summary.run_id, run_href(summary.experiment, summary.run_id)),
@@ -449,7 +464,7 @@ def _overview_row(summary: store.RunSummary) -> tuple[dict[str, Any], dict[str, 
     }
     if summary.problem is not None:
         return {**row, "status": "malformed", "problem": summary.problem}, None
-    data = read_run(store.Run(summary.path))
+    data = read_run(results, store.Run(summary.path))
     m = data.manifest
     counts = _counts(data.trials)
     metric, _ = data.metric
@@ -489,20 +504,20 @@ def _overview_row(summary: store.RunSummary) -> tuple[dict[str, Any], dict[str, 
     return row, bars
 
 
-def overview_page(results_dir: Path) -> html.Div:
-    runs = store.list_runs(results_dir)
+def overview_page(results: ResultsReader) -> html.Div:
+    runs = store.list_runs(results.root)
     if not runs:
         return _page(
             "Runs",
             _note(
-                f"No runs in {results_dir} yet: start a search with `make tune`; it shows up here as it runs."
+                f"No runs in {results.root} yet: start a search with `make tune`; it shows up here as it runs."
             ),
             page_id="overview",
         )
     lines, bars = [], []
     for summary in reversed(runs):  # newest first
         try:
-            row, bar = _overview_row(summary)
+            row, bar = _overview_row(results, summary)
         except Exception as err:  # one run in an unforeseen state must not hide the others
             log.warning("run %s: %s", summary.path, err)
             row = {
@@ -520,7 +535,7 @@ def overview_page(results_dir: Path) -> html.Div:
     return _page(
         "Runs",
         _note(
-            f"{len(runs)} run(s) in {results_dir}; the page re-reads the store every {REFRESH_MS // 1000} s."
+            f"{len(runs)} run(s) in {results.root}; the page re-reads the store every {REFRESH_MS // 1000} s."
         ),
         data_table(
             lines, columns=columns, markdown=("run", "evaluated"), table_id="runs-table", interactive=True
@@ -629,8 +644,8 @@ def _search_figures(data: RunData) -> list[Any]:
     ]
 
 
-def search_page(results_dir: Path, experiment: str, run_id: str) -> html.Div:
-    data = read_run(find_run(results_dir, experiment, run_id))
+def search_page(results: ResultsReader, experiment: str, run_id: str) -> html.Div:
+    data = read_run(results, find_run(results, experiment, run_id))
     evals = _evaluation_ids(data.run)
     links = [
         html.Span("evaluations: "),
@@ -700,9 +715,9 @@ def _confusion_or_note(
     return html.Div([note, table])
 
 
-def trial_page(results_dir: Path, experiment: str, run_id: str, trial_id: str) -> html.Div:
+def trial_page(results: ResultsReader, experiment: str, run_id: str, trial_id: str) -> html.Div:
     _check(trial_id, what="trial id")
-    data = read_run(find_run(results_dir, experiment, run_id))
+    data = read_run(results, find_run(results, experiment, run_id))
     title = f"Trial {trial_id} of {experiment} / {run_id}"
     if data.trials is None:
         return _page(
@@ -857,20 +872,20 @@ def _configs_table(
     return data_table(rows, markdown=("trial",))
 
 
-def evaluation_page(results_dir: Path, experiment: str, run_id: str, eval_id: str) -> html.Div:
+def evaluation_page(results: ResultsReader, experiment: str, run_id: str, eval_id: str) -> html.Div:
     _check(eval_id, what="evaluation id")
-    run = find_run(results_dir, experiment, run_id)
+    run = find_run(results, experiment, run_id)
     folder = run.path / store.EVALUATION_DIR / eval_id
     if not (folder / "report.json").is_file():
         known = ", ".join(_evaluation_ids(run)) or "none"
         raise NotFound(f"evaluation {eval_id!r} not found in run {experiment}/{run_id}; evaluations: {known}")
     title = f"Evaluation {eval_id} of {experiment} / {run_id}"
     try:
-        report = _read_report(folder)
+        report = _read_report(results, folder)
     except ValueError as err:
         return _page(title, _problems([str(err)]), page_id="evaluation")
     try:
-        predictions: pl.DataFrame | None = _read_predictions(folder)
+        predictions: pl.DataFrame | None = _read_predictions(results, folder)
         problems: list[str] = []
     except ValueError as err:
         predictions, problems = None, [str(err)]
@@ -946,12 +961,12 @@ def evaluation_page(results_dir: Path, experiment: str, run_id: str, eval_id: st
 # ------------------------------------------------------------------------------------------------ compare
 
 
-def _compare_entry(results_dir: Path, item: str) -> dict[str, Any]:
+def _compare_entry(results: ResultsReader, item: str) -> dict[str, Any]:
     """``exp/run`` (its best finished trial) or ``exp/run/trial`` -> label, trial row, pooled baselines."""
     parts = item.split("/")
     if len(parts) not in (2, 3):
         raise NotFound(f"{item!r}: name a run as experiment/run-id or a trial as experiment/run-id/trial-id")
-    data = read_run(find_run(results_dir, parts[0], parts[1]))
+    data = read_run(results, find_run(results, parts[0], parts[1]))
     if len(parts) == 3:
         _check(parts[2], what="trial id")
         match = data.trials.filter(pl.col("trial_id") == parts[2]) if data.trials is not None else None
@@ -988,15 +1003,15 @@ def _compare_table(entries: Sequence[Mapping[str, Any]]) -> dash_table.DataTable
     return table
 
 
-def compare_page(results_dir: Path, items: Sequence[str]) -> html.Div:
-    runs = store.list_runs(results_dir)
+def compare_page(results: ResultsReader, items: Sequence[str]) -> html.Div:
+    runs = store.list_runs(results.root)
     options = [{"label": f"{r.experiment}/{r.run_id}", "value": f"{r.experiment}/{r.run_id}"} for r in runs]
     known = {o["value"] for o in options}
     options += [{"label": i, "value": i} for i in items if i not in known]
     entries, problems = [], []
     for item in items:
         try:
-            entries.append(_compare_entry(results_dir, item))
+            entries.append(_compare_entry(results, item))
         except NotFound as err:
             problems.append(str(err))
     picker = dcc.Dropdown(
@@ -1045,18 +1060,18 @@ _PAGES: dict[str, tuple[int, Callable[..., html.Div]]] = {
 }
 
 
-def render_page(results_dir: Path, pathname: str | None, search: str | None = None) -> html.Div:
+def render_page(results: ResultsReader, pathname: str | None, search: str | None = None) -> html.Div:
     """The page for a URL; a bad URL gives the not-found page, an unexpected failure an error page."""
     parts = _segments(pathname)
     try:
         if not parts:
-            return overview_page(results_dir)
+            return overview_page(results)
         if parts == ["compare"]:
-            return compare_page(results_dir, parse_compare(search))
+            return compare_page(results, parse_compare(search))
         arity, page = _PAGES.get(parts[0], (-1, None))
         if page is None or len(parts) - 1 != arity:
             raise NotFound(f"no page at {pathname!r}: see the list of runs")
-        return page(results_dir, *parts[1:])
+        return page(results, *parts[1:])
     except NotFound as err:
         return not_found_page(str(err))
     except Exception as err:  # a store in an unexpected state must still leave the app usable
@@ -1064,23 +1079,23 @@ def render_page(results_dir: Path, pathname: str | None, search: str | None = No
         return _page("Cannot show this page", html.Div(str(err), className="problem"), page_id="error")
 
 
-def _run_dirs(results_dir: Path, parts: Sequence[str]) -> list[Path]:
+def _run_dirs(results: ResultsReader, parts: Sequence[str]) -> list[Path]:
     if len(parts) >= 3 and parts[0] in _PAGES:
         try:
-            return [find_run(results_dir, parts[1], parts[2]).path]
+            return [find_run(results, parts[1], parts[2]).path]
         except NotFound:
             return []
-    root = Path(results_dir)
+    root = results.root
     if not root.is_dir():
         return []
     return sorted(run for exp in root.iterdir() if exp.is_dir() for run in exp.iterdir() if run.is_dir())
 
 
-def page_signature(results_dir: Path, pathname: str | None, search: str | None = None) -> str:
+def page_signature(results: ResultsReader, pathname: str | None, search: str | None = None) -> str:
     """Changes whenever a file the page reads changes (or a run appears), so a refresh redraws only then."""
     entries = []
     try:
-        for run_dir in _run_dirs(results_dir, _segments(pathname)):
+        for run_dir in _run_dirs(results, _segments(pathname)):
             files = [p for p in run_dir.iterdir() if p.is_file()]
             evaluations = run_dir / store.EVALUATION_DIR
             if evaluations.is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -68,8 +69,13 @@ def _trace(fig: Any, name: str) -> Any:
     return found[0]
 
 
+@functools.cache
+def _reader(root: Path) -> layout.ResultsReader:
+    return layout.ResultsReader(root)  # one per folder, as one per app: renders share its cache
+
+
 def _render(root: Path, path: str, search: str = "") -> Any:
-    page = layout.render_page(root, path, search)
+    page = layout.render_page(_reader(root), path, search)
     to_json_plotly(page)  # what Dash sends must serialise
     return page
 
@@ -186,7 +192,7 @@ def test_importance_falls_back_to_rank_correlation_without_stored_importances(sc
 def test_a_running_run_shows_new_trials_on_the_next_read(scratch):
     scratch.run.update_manifest(status="running")
     path = f"/run/tiny/{scratch.path.name}"
-    before_sig = layout.page_signature(scratch.root, path)
+    before_sig = layout.page_signature(_reader(scratch.root), path)
     before = len(_by_id(_render(scratch.root, path), layout.TRIALS_TABLE).data)
     trials = scratch.run.trials()
     extra = trials.head(1).with_columns(
@@ -195,19 +201,56 @@ def test_a_running_run_shows_new_trials_on_the_next_read(scratch):
         pl.lit(None, dtype=pl.Float64).alias("test_accuracy"),
     )
     store.write_parquet(scratch.path / store.TRIALS, pl.concat([trials, extra]))
-    assert layout.page_signature(scratch.root, path) != before_sig
+    assert layout.page_signature(_reader(scratch.root), path) != before_sig
     page = _render(scratch.root, path)
     assert len(_by_id(page, layout.TRIALS_TABLE).data) == before + 1
     overview = {r["experiment"]: r for r in _by_id(_render(scratch.root, "/"), "runs-table").data}
     assert (overview["tiny"]["status"], overview["tiny"]["running"]) == ("running", 1)
 
 
+def test_the_reader_rereads_a_file_only_when_it_changes(tmp_path):
+    path = tmp_path / "table.txt"
+    path.write_text("one")
+    reads = []
+
+    def read() -> str:
+        reads.append(1)
+        return path.read_text()
+
+    reader = layout.ResultsReader(tmp_path)
+    assert [reader.cached(path, read) for _ in range(3)] == ["one"] * 3 and len(reads) == 1
+    path.write_text("three")  # a new size (and time): read again
+    assert reader.cached(path, read) == "three" and len(reads) == 2
+    assert (
+        layout.ResultsReader(tmp_path).cached(path, read) == "three" and len(reads) == 3
+    )  # apps share nothing
+
+
+def test_the_reader_never_keeps_an_error(tmp_path):
+    path = tmp_path / "half-written.json"
+    path.write_text("{")
+    outcomes = iter([ValueError("half-written"), "whole"])
+
+    def read() -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    reader = layout.ResultsReader(tmp_path)
+    with pytest.raises(ValueError, match="half-written"):
+        reader.cached(path, read)
+    assert reader.cached(path, read) == "whole"  # the same file, unchanged on disk, is read again
+
+
 def test_the_signature_ignores_other_runs_on_a_run_page(results, scratch):
     path = f"/run/tiny/{scratch.path.name}"
-    before = layout.page_signature(scratch.root, path)
+    before = layout.page_signature(_reader(scratch.root), path)
     make_run(scratch.root, experiment="later", with_evaluation=False)
-    assert layout.page_signature(scratch.root, path) == before
-    assert layout.page_signature(scratch.root, "/") != layout.page_signature(results.root, "/")
+    assert layout.page_signature(_reader(scratch.root), path) == before
+    assert layout.page_signature(_reader(scratch.root), "/") != layout.page_signature(
+        _reader(results.root), "/"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ trial page
@@ -527,7 +570,7 @@ def test_the_compare_picker_writes_the_url(scratch):
     assert client.post("/_dash-update-component", json=body).status_code == 204
 
 
-def test_the_explorer_never_imports_ray_or_torch(tmp_path):
+def test_the_explorer_never_imports_ray_torch_or_optuna(tmp_path):
     script = f"""
 import sys
 import dashboards.app
@@ -538,9 +581,9 @@ path = make_run({str(tmp_path)!r})
 run = store.Run(path)
 root, rid, ev = {str(tmp_path)!r}, path.name, run.evaluations()[0].name
 for url in ["/", f"/run/tiny/{{rid}}", f"/trial/tiny/{{rid}}/00000_00000", f"/evaluation/tiny/{{rid}}/{{ev}}", "/compare"]:
-    assert layout.render_page(root, url, f"?runs=tiny/{{rid}}").id != "error", url
+    assert layout.render_page(layout.ResultsReader(root), url, f"?runs=tiny/{{rid}}").id != "error", url
 dashboards.app.create_app(root)
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray"))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "optuna"))
 assert not loaded, loaded
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
