@@ -214,11 +214,10 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
     if trials is not None and not {"trial_id", "status"} <= set(trials.columns):
         problems.append(f"{run.path / store.TRIALS}: no trial_id/status columns ({trials.columns})")
         trials = None
+    # importances are optional: a damaged file falls back to the search page's own estimate
     try:
         importance = results.cached(run.path / store.IMPORTANCE, run.importance)
-    except (
-        ValueError
-    ) as err:  # importances are optional: a damaged file falls back to the page's own estimate
+    except ValueError as err:
         log.info("no stored importances for %s: %s", run.path, err)
         importance = None
     return RunData(
