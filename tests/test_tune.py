@@ -226,6 +226,17 @@ def test_errored_trials_do_not_stop_the_search(ray_session, tmp_path, prices):
     assert summary.run.manifest()["status"] == "finished"
 
 
+@pytest.mark.parametrize(("gpus", "device"), [(0, "cpu"), (0.5, "auto"), (1, "auto")])
+def test_trials_use_a_gpu_only_when_they_reserve_one(prices, gpus, device):
+    from vixray.tune import trial_experiment
+
+    raw = tiny_experiment()
+    raw["search"]["resources"] = {"cpus": 1, "gpus": gpus}
+    setup = setup_search(experiment_from_dict(raw), prices)
+    trial = trial_experiment(setup.payload, {"train.lr": 0.01})
+    assert (trial.train.device, trial.train.threads, trial.train.lr) == (device, 1, 0.01)
+
+
 def test_gpu_request_the_cluster_lacks_is_an_error(ray_session):
     from vixray.search_space import Resources, search_from_dict
 

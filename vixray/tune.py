@@ -102,6 +102,7 @@ class SearchPayload:
     datasets: Mapping[str, Dataset]  # feature set -> development table
     epochs: int
     threads: int
+    device: str  # "cpu" for trials that reserve no GPU, else the experiment's train.device
     rungs: frozenset[int]  # the epochs ASHA judges trials at: a trial always reports at them
 
 
@@ -118,6 +119,7 @@ def asha_rungs(*, grace_period: int, reduction_factor: float, max_epochs: int) -
 def trial_experiment(payload: SearchPayload, params: Mapping[str, Any]) -> ExperimentConfig:
     overrides = trial_overrides(params, epochs=payload.epochs)
     overrides["train.threads"] = payload.threads
+    overrides["train.device"] = payload.device
     return payload.experiment.with_overrides(overrides, origin="search trial")
 
 
@@ -577,7 +579,9 @@ def setup_search(experiment: ExperimentConfig, prices: Prices) -> SearchSetup:
     rungs = asha_rungs(
         grace_period=sched.grace_period, reduction_factor=sched.reduction_factor, max_epochs=sched.max_epochs
     )
-    payload = SearchPayload(experiment, datasets, sched.max_epochs, threads, rungs)
+    # a trial that reserved no GPU must not take one that Ray may have given to another trial on its node
+    device = "cpu" if search.resources.gpus == 0 else experiment.train.device
+    payload = SearchPayload(experiment, datasets, sched.max_epochs, threads, device, rungs)
     for name in sets:  # every feature set must fit the folds too
         era_folds(datasets[name], experiment.with_overrides({"features.set": name}))
     base = prepare_folds(base_dataset, experiment)
