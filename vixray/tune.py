@@ -424,39 +424,42 @@ def write_study(run: store.Run, search: SearchConfig, *, n_folds: int) -> optuna
     """
     space = {p.name: distribution(p) for p in search.space}
     state = _trials_from_store(run, n_folds=n_folds)
+    trials = []
+    for trial_id, t in state.items():
+        status = _status(t["history"], error=t.get("error"), ended=t.get("ended", False))
+        if status not in _OPTUNA_STATES:
+            continue
+        params = {k: v for k, v in t["params"].items() if k in space}
+        history = t["history"]
+        value = history[-1][search.metric] if history and status != "errored" else None
+        trials.append(
+            optuna.trial.create_trial(
+                state=_OPTUNA_STATES[status],
+                value=value,
+                params=params,
+                distributions={k: space[k] for k in params},
+                intermediate_values={int(h["epoch"]): float(h[search.metric]) for h in history},
+                user_attrs={"ray_trial_id": trial_id},
+            )
+        )
+    direction = "minimize" if search.mode == "min" else "maximize"
     with _quiet_optuna(), tempfile.TemporaryDirectory(dir=run.path, prefix=".optuna-") as folder:
+        # built in memory (which the importances then read) and copied to SQLite in one pass
+        memory = optuna.storages.InMemoryStorage()
+        study = optuna.create_study(study_name=study_name(run), storage=memory, direction=direction)
+        study.set_user_attr("metric", search.metric)
+        study.add_trials(trials)
         staging = Path(folder) / store.OPTUNA_DB
         storage = optuna.storages.RDBStorage(f"sqlite:///{staging}")
         try:
-            direction = "minimize" if search.mode == "min" else "maximize"
-            study = optuna.create_study(study_name=study_name(run), storage=storage, direction=direction)
-            study.set_user_attr("metric", search.metric)
-            trials = []
-            for trial_id, t in state.items():
-                status = _status(t["history"], error=t.get("error"), ended=t.get("ended", False))
-                if status not in _OPTUNA_STATES:
-                    continue
-                params = {k: v for k, v in t["params"].items() if k in space}
-                history = t["history"]
-                value = history[-1][search.metric] if history and status != "errored" else None
-                trials.append(
-                    optuna.trial.create_trial(
-                        state=_OPTUNA_STATES[status],
-                        value=value,
-                        params=params,
-                        distributions={k: space[k] for k in params},
-                        intermediate_values={int(h["epoch"]): float(h[search.metric]) for h in history},
-                        user_attrs={"ray_trial_id": trial_id},
-                    )
-                )
-            study.add_trials(trials)
+            optuna.copy_study(from_study_name=study.study_name, from_storage=memory, to_storage=storage)
         finally:
             storage.engine.dispose()
         os.replace(staging, run.path / store.OPTUNA_DB)
-    return optuna.load_study(study_name=study_name(run), storage=run.optuna_url)
+    return study
 
 
-def write_importance(run: store.Run, study: optuna.Study) -> dict[str, Any] | None:
+def write_importance(run: store.Run, study: optuna.Study) -> store.Importance | None:
     """importance.json: Optuna's fANOVA importances over the finished trials (None with fewer than two)."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
@@ -468,13 +471,17 @@ def write_importance(run: store.Run, study: optuna.Study) -> dict[str, Any] | No
     except (ValueError, RuntimeError) as err:  # e.g. no parameter shared by every finished trial
         log.info("no parameter importances for run %s: %s", run.run_id, err)
         return None
+    importance = store.Importance(
+        method=f"Optuna fANOVA over {len(complete)} finished trials",
+        values={k: float(v) for k, v in found.items()},
+    )
     record = {
-        "method": f"Optuna fANOVA over {len(complete)} finished trials",
+        "method": importance.method,
         "metric": study.user_attrs.get("metric"),
-        "importances": {k: float(v) for k, v in found.items()},
+        "importances": importance.values,
     }
     store.write_json(run.path / store.IMPORTANCE, record)
-    return record
+    return importance
 
 
 # ------------------------------------------------------------------------------------------------ Ray
