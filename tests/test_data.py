@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,16 +13,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vixray import data as data_module
 from vixray.data import (
     DEFAULT_TICKERS,
     FIELDS,
     YAHOO_HISTORY_START,
     DataUnavailableError,
     Prices,
+    check_same_data,
     column_prefix,
-    coverage_table,
+    load_for,
     load_prices,
+    resolve_source,
+    sources,
     synthetic_prices,
 )
 
@@ -122,8 +126,6 @@ def test_alignment_is_an_inner_join_on_common_days(tmp_path):
         "SPY": {"first": "2020-01-02", "last": "2020-01-07", "rows": 4},
         "^VIX": {"first": "2020-01-03", "last": "2020-01-08", "rows": 3},
     }
-    table = coverage_table(prices)
-    assert [(r["ticker"], r["rows"], r["unused"]) for r in table] == [("SPY", 4, 2), ("^VIX", 3, 1)]
 
 
 def test_ticker_order_sets_column_order(small):
@@ -314,13 +316,24 @@ def test_prices_rejects_a_frame_of_another_layout():
 def test_fingerprint_is_stable_and_content_only(small, tmp_path):
     first = load_prices(f"csv:{small}")
     again = load_prices(f"csv:{small}")
-    assert len(first.fingerprint) == 64 and int(first.fingerprint, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", first.fingerprint)
     assert first.fingerprint == again.fingerprint
     copy = tmp_path / "copy"
     copy.mkdir()
     for path in small.iterdir():
         (copy / path.name).write_text(path.read_text())
     assert load_prices(f"csv:{copy}").fingerprint == first.fingerprint
+
+
+def test_fingerprint_is_sha256_of_the_rows_names_types_and_values():
+    frame = pl.DataFrame(
+        {"date": [date(2020, 1, 2), date(2020, 1, 3)], **{f"SPY_{f}": [1.5, 2.5] for f in FIELDS}}
+    )
+    digest = hashlib.sha256(b"rows=2\n")
+    digest.update(b"date:Date\n" + np.array([18263, 18264], dtype="<i8").tobytes())  # days since 1970-01-01
+    for f in FIELDS:
+        digest.update(f"SPY_{f}:Float64\n".encode() + np.array([1.5, 2.5], dtype="<f8").tobytes())
+    assert Prices(frame=frame, source="test", tickers=("SPY",)).fingerprint == digest.hexdigest()
 
 
 def test_fingerprint_changes_with_one_value(small):
@@ -535,7 +548,7 @@ def yf(monkeypatch, tmp_path):
     import yfinance
 
     monkeypatch.setenv("VIXRAY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data_module, "_today", lambda: date(2024, 6, 3))
+    monkeypatch.setattr(sources, "_today", lambda: date(2024, 6, 3))
 
     def install(fake):
         monkeypatch.setattr(yfinance, "download", fake)
@@ -594,7 +607,7 @@ def test_yahoo_refresh_asks_only_for_days_after_the_cache(yf, tmp_path):
 
 def test_yahoo_today_is_returned_but_not_cached(yf, tmp_path, monkeypatch):
     days = business_days(date(2024, 5, 1), 5)
-    monkeypatch.setattr(data_module, "_today", lambda: days[-1])
+    monkeypatch.setattr(sources, "_today", lambda: days[-1])
     fake = yf(FakeYahoo({"SPY": days}))
     assert load_prices("yahoo", tickers=["SPY"]).frame.height == 5
     assert pl.read_parquet(tmp_path / "cache" / "SPY.parquet")["Date"].to_list() == days[:4]
@@ -674,3 +687,50 @@ def test_real_data_spy_qqq_vix(shared_data, monkeypatch):
     assert spy.to_list() == [pytest.approx(222.949997)]
     vix = prices.frame.filter(pl.col("date") == date(2020, 3, 16))["VIX_close"]
     assert vix.to_list() == [pytest.approx(82.69)]
+
+
+# ------------------------------------------------------------------------------------------------ which data a command loads
+
+
+def test_the_source_rule_is_the_flag_then_the_run_then_the_experiment():
+    assert resolve_source("csv:x", recorded="sample", configured="auto") == "csv:x"
+    assert resolve_source(None, recorded="sample", configured="auto") == "sample"
+    assert resolve_source(None, recorded=None, configured="auto") == "auto"
+    assert resolve_source("", recorded="", configured="synthetic:2") == "synthetic:2"
+
+
+def test_load_for_reads_an_experiment_data_section():
+    from vixray.config import DataConfig
+
+    spec = DataConfig(source="synthetic:4", start=date(2010, 3, 1), end=date(2010, 6, 30))
+    prices = load_for(spec)
+    assert prices.source == "synthetic:4" and prices.tickers == DEFAULT_TICKERS
+    assert prices.frame["date"][0] >= date(2010, 3, 1) and prices.frame["date"][-1] <= date(2010, 6, 30)
+    assert load_for(spec, recorded="synthetic:5").source == "synthetic:5"
+    assert load_for(spec, data="synthetic:6", recorded="synthetic:5").source == "synthetic:6"
+
+
+def test_changed_data_is_refused_with_the_fix_unless_allowed(caplog):
+    prices = load_prices("synthetic:1")
+    assert (
+        check_same_data(
+            prices, recorded=prices.fingerprint, run_name="x/1", allow_change=False, action="resume"
+        )
+        is False
+    )
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"the data loaded from synthetic:1 \(fingerprint [0-9a-f]{12}\) differs from the data run x/1 searched "
+            r"\(abcdef012345\); resume on the same data \(--data\), or pass --allow-data-change to resume anyway"
+        ),
+    ):
+        check_same_data(
+            prices, recorded="abcdef0123456789", run_name="x/1", allow_change=False, action="resume"
+        )
+    with caplog.at_level(logging.WARNING):
+        assert (
+            check_same_data(prices, recorded=None, run_name="x/1", allow_change=True, action="evaluate")
+            is True
+        )
+    assert "(none recorded); evaluate anyway" in caplog.text

@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from vixray.data.layout import column
 from vixray.features import (
     FEATURE_SETS,
     build_features,
     deviation_from_mean,
     feature_exprs,
-    prefix,
     realised_vol,
     rolling_std,
     simple_return,
@@ -25,8 +25,8 @@ def frame_from(closes: dict[str, list[float]]) -> pl.DataFrame:
     n = len(next(iter(closes.values())))
     cols: dict[str, object] = {"date": [date(2021, 1, 4) + timedelta(days=i) for i in range(n)]}
     for ticker, values in closes.items():
-        cols[f"{prefix(ticker)}_close"] = values
-        cols[f"{prefix(ticker)}_adj_close"] = values
+        cols[column(ticker, "close")] = values
+        cols[column(ticker, "adj_close")] = values
     return pl.DataFrame(cols)
 
 
@@ -35,10 +35,13 @@ def random_frame(n: int = 80, seed: int = 0) -> pl.DataFrame:
     return frame_from({t: list(100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))) for t in TICKERS})
 
 
-def test_prefix_strips_caret():
-    assert prefix("^VIX") == "VIX"
-    assert prefix("SPY") == "SPY"
-    assert prefix("^VIX3M") == "VIX3M"
+def test_features_read_the_columns_the_data_layout_names():
+    assert column("^VIX", "close") == "VIX_close"
+    assert column("SPY", "adj_close") == "SPY_adj_close"
+    assert column("^VIX3M", "adj_close") == "VIX3M_adj_close"
+    # a feature's expression reads exactly those columns, whatever the caret
+    expr = simple_return("^VIX3M")
+    assert set(expr.meta.root_names()) == {"VIX3M_adj_close"}
 
 
 def test_simple_return_and_rolling_std_by_hand():

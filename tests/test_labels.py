@@ -4,7 +4,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vixray.labels import DOWN, NEUTRAL, UP, check_thresholds, classify, direction_label, realised_label
+from vixray.labels import (
+    CLASS_NAMES,
+    DOWN,
+    N_CLASSES,
+    NEUTRAL,
+    UP,
+    check_thresholds,
+    classify,
+    direction_label,
+    realised_label,
+)
 
 
 def vix(values: list[float]) -> pl.DataFrame:
@@ -64,3 +74,8 @@ def test_bad_thresholds(down, up, match):
         check_thresholds(down=down, up=up)
     with pytest.raises(ValueError, match=match):
         classify(pl.col("x"), down=down, up=up)
+
+
+def test_class_ids_are_the_positions_of_the_class_names():
+    assert CLASS_NAMES == ("down", "neutral", "up") and N_CLASSES == 3
+    assert (CLASS_NAMES[DOWN], CLASS_NAMES[NEUTRAL], CLASS_NAMES[UP]) == ("down", "neutral", "up")

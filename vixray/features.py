@@ -1,7 +1,7 @@
 """Features: pure functions returning ``pl.Expr``, grouped into named feature sets.
 
 Every expression reads columns by name from the aligned price frame of :mod:`vixray.data` (``SPY_adj_close``,
-``VIX_close``, ...) and looks only backwards (``shift(k)`` with k >= 0, trailing rolling windows), so the value at
+``VIX_close``, ..., named by :func:`vixray.data.layout.column`) and looks only backwards (``shift(k)`` with k >= 0, trailing rolling windows), so the value at
 day t uses data up to t only. A set is built lazily and collected once (:func:`build_features`).
 """
 
@@ -13,12 +13,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from vixray.data.layout import column
+
 TRADING_DAYS = 252
-
-
-def prefix(ticker: str) -> str:
-    """Column prefix of a ticker: ``^VIX`` -> ``VIX`` (matches :func:`vixray.data.column_prefix`)."""
-    return "".join(ch if ch.isalnum() else "_" for ch in ticker.lstrip("^"))
 
 
 # ------------------------------------------------------------------------------------------------ building blocks
@@ -26,7 +23,7 @@ def prefix(ticker: str) -> str:
 
 def price(ticker: str) -> pl.Expr:
     """Dividend-adjusted close (equal to the close for indexes such as ^VIX)."""
-    return pl.col(f"{prefix(ticker)}_adj_close")
+    return pl.col(column(ticker, "adj_close"))
 
 
 def simple_return(ticker: str, *, periods: int = 1) -> pl.Expr:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from vixray.features import prefix
+from vixray.data.layout import column
 
-DOWN, NEUTRAL, UP = 0, 1, 2
+# The class ids are the positions in CLASS_NAMES: every module that names, counts or indexes classes reads them here.
+CLASS_NAMES = ("down", "neutral", "up")
+DOWN, NEUTRAL, UP = range(len(CLASS_NAMES))
+N_CLASSES = len(CLASS_NAMES)
 
 
 def check_thresholds(*, down: float, up: float) -> None:
@@ -28,7 +31,7 @@ def future_change(ticker: str = "^VIX", *, horizon: int = 1) -> pl.Expr:
     """Close-to-close change from t to t+horizon, as a fraction (null for the last ``horizon`` rows)."""
     if horizon < 1:
         raise ValueError(f"horizon = {horizon}: must be >= 1 day ahead")
-    close = pl.col(f"{prefix(ticker)}_close")
+    close = pl.col(column(ticker, "close"))
     return close.shift(-horizon) / close - 1.0
 
 
@@ -36,7 +39,7 @@ def future_log_change(ticker: str = "^VIX", *, horizon: int = 1) -> pl.Expr:
     """log(close[t+h] / close[t]), the HAR baseline's regression target."""
     if horizon < 1:
         raise ValueError(f"horizon = {horizon}: must be >= 1 day ahead")
-    close = pl.col(f"{prefix(ticker)}_close")
+    close = pl.col(column(ticker, "close"))
     return (close.shift(-horizon) / close).log()
 
 

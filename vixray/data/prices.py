@@ -1,0 +1,174 @@
+"""Daily prices: :func:`load_prices` is the one entry point for every source; it returns a validated, aligned frame.
+
+The tickers' validated rows (from :mod:`vixray.data.sources`) are inner-joined on their common trading days and cut
+to ``[start, end]``. The result (:class:`Prices`) carries a content fingerprint that goes into every run's manifest;
+:func:`check_same_data` is the one refusal of data that differs from what a run searched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from vixray.data.layout import DEFAULT_TICKERS, FIELDS, column, frame_layout
+from vixray.data.sources import load_series, parse_source, resolve_source
+from vixray.data.validate import as_date, check_tickers, coverage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Prices:
+    """Daily prices of ``tickers`` on their common trading days, ascending, one row per day.
+
+    ``frame`` has ``date`` (pl.Date) and, per ticker prefix ``P``, ``P_open``, ``P_high``, ``P_low``, ``P_close``,
+    ``P_adj_close``, ``P_volume`` (Float64). ``coverage`` gives each ticker's first and last day and row count as
+    loaded, before alignment and the start/end cut.
+    """
+
+    frame: pl.DataFrame
+    source: str
+    tickers: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        expected = frame_layout(self.tickers)
+        if self.frame.columns != expected:
+            raise ValueError(
+                f"Prices.frame has columns {self.frame.columns}; tickers {list(self.tickers)} need {expected}; "
+                f"build it with load_prices"
+            )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the column names, types and values: equal frames give equal fingerprints on any machine."""
+        digest = hashlib.sha256(f"rows={self.frame.height}\n".encode())
+        for name in self.frame.columns:
+            series = self.frame[name]
+            digest.update(f"{name}:{series.dtype}\n".encode())
+            values = series.to_physical().to_numpy()
+            kind = "<f8" if values.dtype.kind == "f" else "<i8"
+            digest.update(np.ascontiguousarray(values, dtype=kind).tobytes())
+        return digest.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary for manifests and ``vixray data``."""
+        dates = self.frame["date"]
+        return {
+            "source": self.source,
+            "tickers": list(self.tickers),
+            "start": dates[0].isoformat() if len(dates) else None,
+            "end": dates[-1].isoformat() if len(dates) else None,
+            "rows": self.frame.height,
+            "coverage": {t: dict(c) for t, c in self.coverage.items()},
+            "notes": list(self.notes),
+            "fingerprint": self.fingerprint,
+        }
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def _align(series: Mapping[str, pl.DataFrame], tickers: Sequence[str]) -> pl.DataFrame:
+    """Inner join on the days every ticker has, columns prefixed by ticker."""
+    frames = [series[t].rename({f: column(t, f) for f in FIELDS}) for t in tickers]
+    aligned = frames[0]
+    for frame in frames[1:]:
+        aligned = aligned.join(frame, on="date", how="inner")
+    return aligned.sort("date").select(frame_layout(tickers))
+
+
+def load_prices(
+    source: str = "auto",
+    *,
+    tickers: Sequence[str] = DEFAULT_TICKERS,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    min_rows: int = 1,
+    cache_dir: Path | None = None,
+) -> Prices:
+    """Load, validate and align daily prices of ``tickers`` from ``source`` (see :mod:`vixray.data`), cut to
+    ``[start, end]`` (inclusive). Raises ValueError (DataUnavailableError when a source cannot deliver)."""
+    kind, arg = parse_source(source)
+    tickers = check_tickers(tickers)
+    first, last = as_date(start, name="start"), as_date(end, name="end")
+    if first and last and first > last:
+        raise ValueError(f"start = {first} is after end = {last}; swap them or widen the range")
+    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
+        raise ValueError(f"min_rows = {min_rows!r}: must be an integer >= 1")
+
+    series, label, notes = load_series(kind, arg, tickers, cache_dir=cache_dir, start=first)
+    loaded = {t: coverage(series[t]) for t in tickers}
+    aligned = _align(series, tickers)
+    if first:
+        aligned = aligned.filter(pl.col("date") >= first)
+    if last:
+        aligned = aligned.filter(pl.col("date") <= last)
+    if aligned.height < min_rows:
+        found = f"{aligned['date'][0]}..{aligned['date'][-1]}" if aligned.height else "no common day"
+        listed = ", ".join(f"{t} {c['first']}..{c['last']} ({c['rows']} rows)" for t, c in loaded.items())
+        raise ValueError(
+            f"{label}: too little history: {aligned.height} common rows of {list(tickers)} ({found}) between "
+            f"start = {first or 'the first day'} and end = {last or 'the last day'}, fewer than min_rows = "
+            f"{min_rows}; loaded: {listed}; widen start/end, drop the ticker with the shortest history, or use a "
+            f"source with more history"
+        )
+    return Prices(frame=aligned, source=label, tickers=tickers, notes=notes, coverage=loaded)
+
+
+class DataSpec(Protocol):
+    """What :func:`load_for` reads of an experiment's ``data`` section (:class:`vixray.config.DataConfig`)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def tickers(self) -> tuple[str, ...]: ...
+    @property
+    def start(self) -> date | None: ...
+    @property
+    def end(self) -> date | None: ...
+
+
+def load_for(spec: DataSpec, *, data: str | None = None, recorded: str | None = None) -> Prices:
+    """An experiment's prices from the source :func:`~vixray.data.sources.resolve_source` picks: ``data``
+    (``--data``), else ``recorded`` (the source a run searched), else ``spec.source``."""
+    source = resolve_source(data, recorded=recorded, configured=spec.source)
+    return load_prices(source, tickers=spec.tickers, start=spec.start, end=spec.end)
+
+
+def check_same_data(
+    prices: Prices, *, recorded: str | None, run_name: str, allow_change: bool, action: str
+) -> bool:
+    """Whether ``prices`` differ from the data a run recorded (its fingerprint); an error unless ``allow_change``.
+
+    ``action`` says what would go on with other data ("resume", "evaluate"), for the message and the override.
+    """
+    if recorded == prices.fingerprint:
+        return False
+    was = str(recorded)[:12] if recorded else "none recorded"
+    if not allow_change:
+        raise ValueError(
+            f"the data loaded from {prices.source} (fingerprint {prices.fingerprint[:12]}) differs from the data "
+            f"run {run_name} searched ({was}); {action} on the same data (--data), or pass --allow-data-change to "
+            f"{action} anyway (the run records the change)"
+        )
+    log.warning(
+        "the data loaded from %s (fingerprint %s) differs from the data run %s searched (%s); %s anyway "
+        "(--allow-data-change)",
+        prices.source,
+        prices.fingerprint[:12],
+        run_name,
+        was,
+        action,
+    )
+    return True
