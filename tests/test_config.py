@@ -58,16 +58,25 @@ train: {epochs: 3, batch_size: 32, lr: 3e-4, weight_decay: 1e-5, grad_clip: null
     assert config.train.grad_clip is None
 
 
-def test_round_trip_through_dict_and_yaml(tmp_path):
-    config = (
-        load_experiment(EXPERIMENTS / "quick_test.yaml")
-        if (EXPERIMENTS / "quick_test.yaml").exists()
-        else None
-    )
-    config = config or ExperimentConfig(name="x")
+@pytest.mark.parametrize(
+    "path",
+    sorted((EXPERIMENTS / "presets").glob("*.yaml")) + sorted((EXPERIMENTS / "search").glob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+def test_every_shipped_experiment_round_trips_through_dict_and_yaml(tmp_path, path):
+    config = load_experiment(path)
     assert experiment_from_dict(config.to_dict()) == config
-    again = load_experiment(write(tmp_path, dump_experiment(config), "again.yaml"))
+    again = load_experiment(write(tmp_path, dump_experiment(config), f"{config.name}.yaml"))
     assert again == config
+
+
+def test_the_shipped_experiments_are_where_the_commands_look():
+    presets = {p.stem for p in (EXPERIMENTS / "presets").glob("*.yaml")}
+    searches = {p.stem for p in (EXPERIMENTS / "search").glob("*.yaml")}
+    assert presets == {"quick_test", "development", "production", "light_model", "heavy_model"}
+    assert {"quick", "dev", "prod"} <= searches
+    assert all(load_experiment(EXPERIMENTS / "search" / f"{s}.yaml").search is not None for s in searches)
+    assert all(load_experiment(EXPERIMENTS / "presets" / f"{p}.yaml").search is None for p in presets)
 
 
 def test_overrides_are_validated_like_yaml():

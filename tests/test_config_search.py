@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from vixray.config import ConfigError, load_experiment
-from vixray.search_space import is_active, search_from_dict, trial_overrides
+from vixray.config.search import is_active, search_from_dict, trial_overrides
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+SEARCHES = Path(__file__).resolve().parents[1] / "experiments" / "search"
 
 SPACE = {
     "model.num_layers": {"type": "int", "low": 1, "high": 3},
@@ -47,7 +47,7 @@ def test_trial_overrides_expand_the_head():
 
 @pytest.mark.parametrize("name", ["quick", "dev", "prod"])
 def test_presets_load(name):
-    config = load_experiment(EXPERIMENTS / f"{name}.yaml")
+    config = load_experiment(SEARCHES / f"{name}.yaml")
     assert config.search is not None and config.search.metric == "val_loss"
     # every sampled combination must give a valid experiment: try the extremes of each parameter
     for param in config.search.space:

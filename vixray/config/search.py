@@ -1,7 +1,7 @@
 """The ``search`` section of an experiment: the space, the metric, the budget, the scheduler and the resources.
 
 Plain frozen dataclasses with no Ray or Optuna import, so an experiment file is validated (and wrong keys are named)
-before any cluster starts. :mod:`vixray.tune` turns them into Optuna's define-by-run space, ASHA and Ray resources.
+before any cluster starts. :mod:`vixray.search` turns them into Optuna's define-by-run space, ASHA and Ray resources.
 
 A space entry is ``SECTION.FIELD: {type: ..., ...}`` with type ``loguniform`` / ``uniform`` (low, high), ``int``
 (low, high, optional step, optional log) or ``categorical`` (choices), and an optional condition ``when: {OTHER: [values]}``
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NoReturn
+
+from vixray.config.errors import fail, is_int, is_number
 
 METRICS = {
     "val_loss": "min",  # mean validation log loss over folds (default: smooth, uses the probabilities)
@@ -25,12 +27,8 @@ _TYPES = ("loguniform", "uniform", "int", "categorical")
 _DEFAULT_HEAD_DROPOUT = (0.3, 0.2)
 
 
-def _fail(key: str, value: Any, why: str) -> Any:
-    from vixray.config import (
-        ConfigError,  # config imports this module lazily; keep the cycle one-way at import
-    )
-
-    raise ConfigError(f"search.{key} = {value!r}: {why}", key=f"search.{key}")
+def _fail(key: str, value: Any, why: str) -> NoReturn:
+    fail(f"search.{key}", value, why)
 
 
 @dataclass(frozen=True)
@@ -59,11 +57,11 @@ class Param:
             return
         if self.low is None or self.high is None:
             _fail(key, {"low": self.low, "high": self.high}, f"a {self.type} parameter needs low and high")
-        if not self.low < self.high:  # type: ignore[operator]
+        if not self.low < self.high:
             _fail(f"{key}.low", self.low, f"must be below high = {self.high}")
-        if (self.type == "loguniform" or self.log) and self.low <= 0:  # type: ignore[operator]
+        if (self.type == "loguniform" or self.log) and self.low <= 0:
             _fail(f"{key}.low", self.low, "a log-scale range must be > 0")
-        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):  # type: ignore[arg-type]
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
             _fail(key, (self.low, self.high), "an int parameter needs integer low and high")
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,9 +85,9 @@ class Resources:
     gpus: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cpus, int | float) or self.cpus <= 0:
+        if not is_number(self.cpus) or self.cpus <= 0:
             _fail("resources.cpus", self.cpus, "must be > 0 (fractions allowed)")
-        if not isinstance(self.gpus, int | float) or self.gpus < 0:
+        if not is_number(self.gpus) or self.gpus < 0:
             _fail("resources.gpus", self.gpus, "must be >= 0 (fractions such as 0.25 share a GPU)")
 
 
@@ -102,15 +100,15 @@ class Scheduler:
     reduction_factor: float = 3.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int) or self.max_epochs < 1:
+        if not is_int(self.max_epochs) or self.max_epochs < 1:
             _fail("scheduler.max_epochs", self.max_epochs, "must be an integer >= 1")
-        if not isinstance(self.grace_period, int) or not 1 <= self.grace_period <= self.max_epochs:
+        if not is_int(self.grace_period) or not 1 <= self.grace_period <= self.max_epochs:
             _fail(
                 "scheduler.grace_period",
                 self.grace_period,
                 f"must be an integer in [1, max_epochs={self.max_epochs}]",
             )
-        if not isinstance(self.reduction_factor, int | float) or self.reduction_factor <= 1:
+        if not is_number(self.reduction_factor) or self.reduction_factor <= 1:
             _fail("scheduler.reduction_factor", self.reduction_factor, "must be > 1 (3 keeps the best third)")
 
 
@@ -129,9 +127,9 @@ class SearchConfig:
             _fail("metric", self.metric, f"choose one of {sorted(METRICS)}")
         for key in ("num_samples", "max_concurrent"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 _fail(key, value, "must be an integer >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             _fail("seed", self.seed, "must be an integer >= 0")
         if not self.space:
             _fail("space", {}, "list at least one parameter to search")

@@ -1,0 +1,195 @@
+"""The sections of an experiment: frozen dataclasses, each validated on construction.
+
+Each error names the field within its section (``hidden_size = -1: ...``); :mod:`vixray.config.experiment` adds the
+section and the file when it builds them from YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from vixray.config.errors import check_fraction, check_int, fail, is_number
+from vixray.data.layout import DEFAULT_TICKERS
+from vixray.features import FEATURE_SETS
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where prices come from: ``auto``, ``yahoo``, ``sample``, ``synthetic[:SEED]`` or ``csv:DIR``."""
+
+    source: str = "auto"
+    tickers: tuple[str, ...] = DEFAULT_TICKERS
+    start: date | None = None
+    end: date | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tickers:
+            fail("tickers", self.tickers, f"list at least {list(DEFAULT_TICKERS)}")
+        missing = [t for t in DEFAULT_TICKERS if t not in self.tickers]
+        if missing:
+            fail("tickers", list(self.tickers), f"the features need {missing}; add them to the list")
+        if self.start and self.end and self.start > self.end:
+            fail("start", self.start.isoformat(), f"is after data.end = {self.end.isoformat()}; swap them")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which named feature set (see :mod:`vixray.features`) feeds the model and the logistic baseline."""
+
+    set: str = "seed"
+
+    def __post_init__(self) -> None:
+        if self.set not in FEATURE_SETS:
+            fail("set", self.set, f"unknown feature set; choose one of {sorted(FEATURE_SETS)}")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Next-``horizon``-day VIX change cut into 0 Down (< down), 1 Neutral, 2 Up (> up).
+
+    In YAML either ``threshold: 0.01`` (symmetric, ±1%) or ``down: -0.005`` and ``up: 0.01``.
+    """
+
+    down: float = -0.01
+    up: float = 0.01
+    horizon: int = 1
+    target: str = "^VIX"
+
+    def __post_init__(self) -> None:
+        for key, value in (("down", self.down), ("up", self.up)):
+            if not is_number(value) or value != value:
+                fail(key, value, "must be a number (a fractional change, 0.01 = 1%)")
+        if self.down > 0:
+            fail("down", self.down, "must be <= 0 (a fall); write a 1% fall as -0.01")
+        if self.up < 0:
+            fail("up", self.up, "must be >= 0 (a rise); a negative threshold is not allowed")
+        if self.down >= self.up:
+            fail("down", self.down, f"must be below labels.up = {self.up}; the thresholds are inverted")
+        check_int("horizon", self.horizon)
+
+
+@dataclass(frozen=True)
+class ErasConfig:
+    """The development era (what the search may see) and the holdout era (only the final evaluation sees it).
+
+    The holdout is given by dates (``holdout: {start: 2020-01-01}``) or as the last part of the data
+    (``holdout: last 20%`` -> ``holdout_fraction = 0.2``); :func:`vixray.dataset.resolve_eras` turns either into dates.
+    """
+
+    development_start: date | None = None
+    development_end: date | None = None
+    holdout_start: date | None = None
+    holdout_end: date | None = None
+    holdout_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.holdout_fraction is not None:
+            check_fraction("holdout", self.holdout_fraction, low=0.01, high=0.9, closed_high=True)
+            if self.holdout_start is not None:
+                fail("holdout", self.holdout_start, "give the holdout as dates or as 'last N%', not both")
+        elif self.holdout_start is None:
+            fail("holdout", None, "required: 'holdout: {start: YYYY-MM-DD}' or 'holdout: last 20%'")
+        pairs = (
+            ("development.start", self.development_start, "development.end", self.development_end),
+            ("holdout.start", self.holdout_start, "holdout.end", self.holdout_end),
+        )
+        for k1, v1, k2, v2 in pairs:
+            if v1 and v2 and v1 > v2:
+                fail(k1, v1.isoformat(), f"is after {k2} = {v2.isoformat()}; swap them")
+        if self.development_end and self.holdout_start and self.development_end >= self.holdout_start:
+            fail(
+                "development.end",
+                self.development_end.isoformat(),
+                f"must be before holdout.start = {self.holdout_start.isoformat()}: the eras may not overlap",
+            )
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Walk-forward folds inside an era (see :class:`vixray.split.WalkForwardSplit`)."""
+
+    n_splits: int = 5
+    train_size: int = 1000
+    test_size: int = 250
+    step: int | None = None
+    gap: int = 1
+    expanding: bool = False
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_int("n_splits", self.n_splits)
+        check_int("train_size", self.train_size)
+        check_int("test_size", self.test_size)
+        check_int("gap", self.gap, minimum=0)
+        if self.step is not None:
+            check_int("step", self.step)
+            if self.step < self.test_size:
+                fail(
+                    "step",
+                    self.step,
+                    f"is below split.test_size = {self.test_size}: test blocks would overlap",
+                )
+        check_fraction("val_fraction", self.val_fraction, high=0.9, closed_high=True)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The LSTM classifier (see :mod:`vixray.model`)."""
+
+    seq_len: int = 5
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.2
+    head: tuple[int, ...] = (32, 16)
+    head_dropout: tuple[float, ...] = (0.3, 0.2)
+
+    def __post_init__(self) -> None:
+        check_int("seq_len", self.seq_len)
+        check_int("hidden_size", self.hidden_size)
+        check_int("num_layers", self.num_layers)
+        check_fraction("dropout", self.dropout)
+        for size in self.head:
+            check_int("head", size)
+        if len(self.head_dropout) != len(self.head):
+            fail(
+                "head_dropout",
+                list(self.head_dropout),
+                f"needs one rate per head layer (model.head = {list(self.head)})",
+            )
+        for rate in self.head_dropout:
+            check_fraction("head_dropout", rate)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the fold-batched trainer fits each fold (see :mod:`vixray.train`)."""
+
+    epochs: int = 50
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    grad_clip: float | None = 1.0
+    class_weighting: bool = True
+    patience: int | None = 10
+    seed: int = 0
+    threads: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        if not is_number(self.lr) or not 0 < self.lr < 1:
+            fail("lr", self.lr, "must be a learning rate in (0, 1)")
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
+            fail("weight_decay", self.weight_decay, "must be >= 0")
+        if self.grad_clip is not None and (not is_number(self.grad_clip) or self.grad_clip <= 0):
+            fail("grad_clip", self.grad_clip, "must be > 0, or null to turn clipping off")
+        if self.patience is not None:
+            check_int("patience", self.patience)
+        check_int("seed", self.seed, minimum=0)
+        if self.threads is not None:
+            check_int("threads", self.threads)
+        if self.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
+            fail("device", self.device, "choose auto, cpu, cuda or cuda:N")
