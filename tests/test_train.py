@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from vixray.config import ModelConfig, TrainConfig
-from vixray.model import LSTMClassifier
+from vixray.models.lstm import LSTMClassifier
 from vixray.train import EpochReport, FoldTrainer, fit_folds, order_rng, resolve_device
 from vixray.windows import FoldWindows, make_fold_windows
 
@@ -281,6 +281,31 @@ def test_state_dict_round_trip_resumes_identically():
         np.testing.assert_array_equal(whole.predict()[0][f], resumed.predict()[0][f])
 
 
+def test_the_fallback_optimiser_trains_the_same_and_resumes_a_fused_checkpoint(monkeypatch):
+    w = fold_windows()
+    cfg, train = model_config(), train_config(epochs=4)
+    fused = FoldTrainer(w, model=cfg, train=train)
+    assert fused._optim.fused
+    for _ in range(2):
+        fused.run_epoch()
+    state = fused.state_dict()
+    monkeypatch.setattr("vixray.optim.fused_adam_works", lambda device: False)  # as if torch dropped the op
+    public = FoldTrainer(w, model=cfg, train=train)
+    assert not public._optim.fused
+    for _ in range(2):
+        public.run_epoch()
+    resumed = FoldTrainer(w, model=cfg, train=train)
+    resumed.load_state_dict(state)  # a checkpoint written on one path continues on the other
+    while not fused.done():
+        fused.run_epoch()
+        public.run_epoch()
+        resumed.run_epoch()
+    for f in range(3):
+        for other in (public, resumed):
+            for a, b in zip(weights(fused, f), weights(other, f), strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_load_state_dict_rejects_a_mismatched_checkpoint():
     w = fold_windows()
     state = FoldTrainer(w, model=model_config(), train=train_config()).state_dict()
@@ -335,10 +360,18 @@ def test_resolve_device(monkeypatch):
         resolve_device("cuda:3")
 
 
+def test_the_window_length_comes_from_the_windows_alone():
+    # model.seq_len shapes the windows (crossval.prepare_folds); the network reads any length, so the trainer
+    # takes the windows' own and the two cannot disagree
+    w = fold_windows()
+    trainer = FoldTrainer(w, model=model_config(seq_len=5), train=train_config(epochs=1))
+    trainer.run_epoch()
+    proba, _ = trainer.predict("test")
+    assert w.seq_len == 3 and proba[0].shape == (int(w.m_test[0].sum()), 3)
+
+
 def test_bad_windows_raise():
     w = fold_windows()
-    with pytest.raises(ValueError, match=r"windows have seq_len 3 but model.seq_len = 5"):
-        FoldTrainer(w, model=model_config(seq_len=5), train=train_config())
     x = w.x_val.copy()
     x[2, 0, 1, 0] = np.nan
     with pytest.raises(ValueError, match=r"windows.x_val has a NaN or infinite value in fold 2, window 0"):

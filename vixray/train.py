@@ -1,6 +1,6 @@
 """Fit all F walk-forward folds of one configuration as ONE computation.
 
-Every fold keeps its own parameters (the fold dimension of :class:`~vixray.model.FoldLSTMClassifier`), Adam state,
+Every fold keeps its own parameters (the fold dimension of :class:`~vixray.models.lstm.FoldLSTMClassifier`), Adam state,
 class weights, mini-batch order, gradient clipping and early stopping; one training step runs every fold's batch
 through one forward and one backward pass. Folds are independent because the total loss is the sum of per-fold
 losses, so each fold's gradient is that of its own loss.
@@ -10,12 +10,14 @@ How a step works:
 * All parameters live in one (F, P) buffer (each model parameter is a view into it), and the gradients of a step
   are gathered into a second (F, P) buffer, so per-fold work is one op over rows: the global-norm clip of each
   fold, and the optimiser.
-* The optimiser is ``torch.optim.Adam`` with L2 weight decay (``grad += weight_decay * param``), run through the
-  same fused kernel ``torch.optim.Adam(fused=True)`` uses, on the rows of the folds that have a batch in this step.
-  A fold that has early-stopped, or has run out of batches this epoch, is left out of the call: its parameters,
-  moments and step count do not move (Adam's momentum would otherwise move it on a zero gradient).
+* The optimiser is ``torch.optim.Adam`` with L2 weight decay (:class:`vixray.optim.FoldAdam`: the fused kernel
+  ``torch.optim.Adam(fused=True)`` uses, with a tested fallback to the public optimiser), on the rows of the folds
+  that have a batch in this step. A fold that has early-stopped, or has run out of batches this epoch, is left out:
+  its parameters, moments and step count do not move (Adam's momentum would otherwise move it on a zero gradient).
 * Loss per fold: the class-weighted cross-entropy mean as ``nn.CrossEntropyLoss(weight=w)`` computes it,
   ``sum(w_y * ce) / sum(w_y)`` over the fold's real items in the batch; padding items carry weight 0.
+* The window length is the windows' own (``FoldWindows.seq_len``, built from ``model.seq_len`` by
+  :func:`vixray.crossval.prepare_folds`): the network reads any length, so the trainer takes no second one.
 * Each epoch, fold f's training items are shuffled by the fold's own generator (:func:`order_rng`) and cut into
   consecutive batches of ``batch_size`` (the last one smaller), as ``DataLoader(shuffle=True)`` does. A fold with
   fewer items has fewer batches. The windows move to the device once; each epoch's batches are gathered from them
@@ -43,13 +45,14 @@ import torch
 import torch.nn.functional as F_
 
 from vixray.config import ModelConfig, TrainConfig
-from vixray.model import N_CLASSES, FoldLSTMClassifier
-from vixray.windows import FoldWindows
+from vixray.device import resolve_device
+from vixray.labels import N_CLASSES
+from vixray.models.lstm import FoldLSTMClassifier
+from vixray.optim import FoldAdam
+from vixray.windows import FoldWindows, check_windows
 
 log = logging.getLogger(__name__)
 
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
 CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
 STATE_FORMAT = 1
 _EVAL_ELEMENTS = 1 << 25  # cap on F * chunk * T * 4H floats in one evaluation forward pass
@@ -58,83 +61,9 @@ _EVAL_ELEMENTS = 1 << 25  # cap on F * chunk * T * 4H floats in one evaluation f
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cpu``; ``cuda`` / ``cuda:N`` only where that GPU exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"train.device = {name!r}: CUDA is not available on this machine "
-                f"(torch {torch.__version__}); use 'auto' or 'cpu'"
-            )
-        index = name.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise ValueError(
-                f"train.device = {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                f"(cuda:0..cuda:{torch.cuda.device_count() - 1}); pick one of them or 'cuda'"
-            )
-        return torch.device(name)
-    raise ValueError(f"train.device = {name!r}: unknown device; choose auto, cpu, cuda or cuda:N")
-
-
 def order_rng(seed: int, fold: int) -> np.random.Generator:
     """The generator that shuffles fold ``fold``'s training items, one permutation per epoch."""
     return np.random.default_rng([seed, fold])
-
-
-def _check_windows(w: FoldWindows, *, seq_len: int) -> None:
-    x = w.x_fit
-    if x.ndim != 4:
-        raise ValueError(f"windows.x_fit has shape {x.shape}: expected (folds, windows, seq_len, features)")
-    n_folds, _, steps, n_features = x.shape
-    if steps != seq_len:
-        raise ValueError(
-            f"windows have seq_len {steps} but model.seq_len = {seq_len}: build the windows with the model's seq_len"
-        )
-    for split in ("fit", "val", "test"):
-        xs, ys, ms, rows = (getattr(w, f"{k}_{split}") for k in ("x", "y", "m", "rows"))
-        expect = (n_folds, xs.shape[1])
-        if xs.shape[0] != n_folds or xs.shape[2:] != (steps, n_features):
-            raise ValueError(
-                f"windows.x_{split} has shape {xs.shape}: expected ({n_folds}, N, {steps}, {n_features}) "
-                "like x_fit"
-            )
-        for name, arr in (("y", ys), ("m", ms), ("rows", rows)):
-            if arr.shape != expect:
-                raise ValueError(f"windows.{name}_{split} has shape {arr.shape}: expected {expect}")
-        labels = ys[ms]
-        if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
-            raise ValueError(
-                f"windows.y_{split} holds label {labels.min() if labels.min() < 0 else labels.max()}: "
-                f"labels must be class ids 0..{N_CLASSES - 1}"
-            )
-        bad = ~np.isfinite(xs).all(axis=(2, 3)) & ms  # (F, N)
-        if bad.any():
-            fold, item = np.argwhere(bad)[0]
-            raise ValueError(
-                f"windows.x_{split} has a NaN or infinite value in fold {fold}, window {item} "
-                f"(row {rows[fold, item]}): clean the features before training"
-            )
-    empty = np.flatnonzero(w.m_fit.sum(axis=1) == 0)
-    if empty.size:
-        raise ValueError(
-            f"fold(s) {empty.tolist()} have no training windows: each fold needs a training block longer than "
-            f"seq_len = {seq_len}"
-        )
-    if w.class_weights.shape != (n_folds, N_CLASSES):
-        raise ValueError(
-            f"windows.class_weights has shape {w.class_weights.shape}: expected ({n_folds}, {N_CLASSES})"
-        )
-    bad_weights = ~(np.isfinite(w.class_weights) & (w.class_weights > 0)).all(axis=1)
-    if bad_weights.any():
-        f = int(np.flatnonzero(bad_weights)[0])
-        raise ValueError(
-            f"windows.class_weights[{f}] = {w.class_weights[f].tolist()}: weights must be finite and > 0 "
-            "(all ones turns class weighting off)"
-        )
 
 
 def _device_split(w: FoldWindows, split: str, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -221,7 +150,7 @@ class FoldTrainer:
     """Trains the F folds of ``windows`` together, one :meth:`run_epoch` at a time."""
 
     def __init__(self, windows: FoldWindows, *, model: ModelConfig, train: TrainConfig) -> None:
-        _check_windows(windows, seq_len=model.seq_len)
+        check_windows(windows)
         if train.threads is not None:
             torch.set_num_threads(train.threads)
         self.model_config = model
@@ -242,11 +171,8 @@ class FoldTrainer:
             p.data = self._flat[:, offset : offset + n].view(p.shape)
             offset += n
         self._grad = torch.zeros_like(self._flat)  # (F, P)
-        self._exp_avg = torch.zeros_like(self._flat)  # (F, P)
-        self._exp_avg_sq = torch.zeros_like(self._flat)  # (F, P)
-        self._steps = torch.zeros(F, dtype=torch.float32, device=self.device)  # Adam step count per fold
+        self._optim = FoldAdam(self._flat, self._grad, lr=train.lr, weight_decay=train.weight_decay)
         self._best = self._flat.clone()  # (F, P) each fold's best-validation weights
-        self._adam_groups: dict[tuple[int, ...], tuple[list[torch.Tensor], ...]] = {}
 
         self._data = {s: _device_split(windows, s, self.device) for s in ("fit", "val", "test")}
         self._masks = {s: np.asarray(getattr(windows, f"m_{s}"), dtype=bool) for s in ("fit", "val", "test")}
@@ -288,35 +214,6 @@ class FoldTrainer:
         shape = (self.n_folds, S, B)
         return index.reshape(shape).transpose(1, 0, 2).copy(), valid.reshape(shape).transpose(1, 0, 2).copy()
 
-    def _adam_group(self, folds: tuple[int, ...]) -> tuple[list[torch.Tensor], ...]:
-        """Row views (params, grads, moments, step counts) of the given folds, cached: rows never move."""
-        group = self._adam_groups.get(folds)
-        if group is None:
-            tensors = (self._flat, self._grad, self._exp_avg, self._exp_avg_sq, self._steps)
-            group = tuple([t[f] for f in folds] for t in tensors)
-            self._adam_groups[folds] = group
-        return group
-
-    def _adam_step(self, folds: tuple[int, ...]) -> None:
-        params, grads, exp_avg, exp_avg_sq, steps = self._adam_group(folds)
-        cfg = self.train_config
-        torch._foreach_add_(steps, 1)  # the kernel reads the incremented count, as torch.optim.Adam passes it
-        torch._fused_adam_(
-            params,
-            grads,
-            exp_avg,
-            exp_avg_sq,
-            [],
-            steps,
-            lr=cfg.lr,
-            beta1=ADAM_BETAS[0],
-            beta2=ADAM_BETAS[1],
-            weight_decay=cfg.weight_decay,
-            eps=ADAM_EPS,
-            amsgrad=False,
-            maximize=False,
-        )
-
     def _train_epoch(self) -> np.ndarray:
         """One pass over every active fold's batches; the mean batch loss per fold (NaN where none ran)."""
         cfg = self.train_config
@@ -330,8 +227,8 @@ class FoldTrainer:
         w = self._class_weights[self._fold_index[None, :, None], yb]  # (S, F, B)
         w = w * torch.from_numpy(valid).to(self.device)  # (S, F, B) padding slots weigh 0
         w = w / w.sum(dim=2, keepdim=True).clamp_min(1e-30)  # (S, F, B) weights of each fold's batch mean
-        active_steps = valid.any(axis=2)  # (S, F)
-        groups = [tuple(np.flatnonzero(a).tolist()) for a in active_steps]
+        active_steps = np.asarray(valid.any(axis=2))  # (S, F)
+        groups = [tuple(np.flatnonzero(active_steps[s]).tolist()) for s in range(S)]
         loss_sum = torch.zeros(F, device=self.device)  # (F,)
 
         self.model.train()
@@ -344,7 +241,7 @@ class FoldTrainer:
             if cfg.grad_clip is not None:
                 norm = torch.linalg.vector_norm(self._grad, dim=1, keepdim=True)  # (F, 1)
                 self._grad.mul_((cfg.grad_clip / (norm + CLIP_EPS)).clamp_(max=1.0))
-            self._adam_step(groups[s])
+            self._optim.step(groups[s])
             loss_sum += loss.detach()
         n_steps = active_steps.sum(axis=0)  # (F,)
         return _nan_fill(loss_sum.cpu().numpy() / np.maximum(n_steps, 1), n_steps > 0)
@@ -493,9 +390,9 @@ class FoldTrainer:
             "shape": list(self._flat.shape),
             "epoch": self.epoch,
             "params": self._flat.cpu().clone(),
-            "exp_avg": self._exp_avg.cpu().clone(),
-            "exp_avg_sq": self._exp_avg_sq.cpu().clone(),
-            "steps": self._steps.cpu().clone(),
+            "exp_avg": self._optim.exp_avg.cpu().clone(),
+            "exp_avg_sq": self._optim.exp_avg_sq.cpu().clone(),
+            "steps": self._optim.steps.cpu().clone(),
             "best": self._best.cpu().clone(),
             "best_loss": self._best_loss.tolist(),
             "best_epoch": self._best_epoch.tolist(),
@@ -524,11 +421,11 @@ class FoldTrainer:
                 f"checkpoint model config {state['model_config']} differs from model = "
                 f"{asdict(self.model_config)}: load it with the model config it was saved with"
             )
-        with torch.no_grad():  # copy in place: parameter views and cached Adam rows point into these buffers
+        with torch.no_grad():  # in place: parameter views and the optimiser's rows point into these buffers
             self._flat.copy_(state["params"])
-            self._exp_avg.copy_(state["exp_avg"])
-            self._exp_avg_sq.copy_(state["exp_avg_sq"])
-            self._steps.copy_(state["steps"])
+            self._optim.exp_avg.copy_(state["exp_avg"])
+            self._optim.exp_avg_sq.copy_(state["exp_avg_sq"])
+            self._optim.steps.copy_(state["steps"])
             self._best.copy_(state["best"])
         self.epoch = int(state["epoch"])
         self._best_loss = np.asarray(state["best_loss"], dtype=np.float64)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from vixray.labels import N_CLASSES
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("fit", "val", "test")
@@ -260,7 +262,7 @@ def make_fold_windows(
     seq_len: int,
     val_fraction: float = 0.2,
     val_gap: int = 1,
-    n_classes: int = 3,
+    n_classes: int = N_CLASSES,
     class_weighting: bool = True,
 ) -> FoldWindows:
     """Scaled sequence windows for every fold of ``folds`` (pairs from :class:`vixray.split.WalkForwardSplit`).
@@ -318,3 +320,56 @@ def make_fold_windows(
         scaler_mean=mean,
         scaler_scale=scale,
     )
+
+
+# ------------------------------------------------------------------------------------------------ checking
+
+
+def check_windows(w: FoldWindows) -> None:
+    """Shapes, labels, finiteness and class weights of windows built elsewhere than :func:`make_fold_windows`
+    (a trainer takes any FoldWindows); each error names the array, the fold and the fix."""
+    x = w.x_fit
+    if x.ndim != 4:
+        raise ValueError(f"windows.x_fit has shape {x.shape}: expected (folds, windows, seq_len, features)")
+    n_folds, _, steps, n_features = x.shape
+    for split in ("fit", "val", "test"):
+        xs, ys, ms, rows = (getattr(w, f"{k}_{split}") for k in ("x", "y", "m", "rows"))
+        expect = (n_folds, xs.shape[1])
+        if xs.shape[0] != n_folds or xs.shape[2:] != (steps, n_features):
+            raise ValueError(
+                f"windows.x_{split} has shape {xs.shape}: expected ({n_folds}, N, {steps}, {n_features}) "
+                "like x_fit"
+            )
+        for name, arr in (("y", ys), ("m", ms), ("rows", rows)):
+            if arr.shape != expect:
+                raise ValueError(f"windows.{name}_{split} has shape {arr.shape}: expected {expect}")
+        labels = ys[ms]
+        if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
+            raise ValueError(
+                f"windows.y_{split} holds label {labels.min() if labels.min() < 0 else labels.max()}: "
+                f"labels must be class ids 0..{N_CLASSES - 1}"
+            )
+        bad = ~np.isfinite(xs).all(axis=(2, 3)) & ms  # (F, N)
+        if bad.any():
+            fold, item = np.argwhere(bad)[0]
+            raise ValueError(
+                f"windows.x_{split} has a NaN or infinite value in fold {fold}, window {item} "
+                f"(row {rows[fold, item]}): clean the features before training"
+            )
+    empty = np.flatnonzero(w.m_fit.sum(axis=1) == 0)
+    if empty.size:
+        raise ValueError(
+            f"fold(s) {empty.tolist()} have no training windows: each fold needs a training block longer than "
+            f"seq_len = {steps}"
+        )
+    if w.class_weights.shape != (n_folds, N_CLASSES):
+        raise ValueError(
+            f"windows.class_weights has shape {w.class_weights.shape}: expected ({n_folds}, {N_CLASSES})"
+        )
+    bad_weights = ~(np.isfinite(w.class_weights) & (w.class_weights > 0)).all(axis=1)
+    if bad_weights.any():
+        f = int(np.flatnonzero(bad_weights)[0])
+        raise ValueError(
+            f"windows.class_weights[{f}] = {w.class_weights[f].tolist()}: weights must be finite and > 0 "
+            "(all ones turns class weighting off)"
+        )

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vixray.config import ModelConfig
-from vixray.model import FoldLSTMClassifier, FoldLSTMLayer, LSTMClassifier
+from vixray.models.lstm import FoldLSTMClassifier, FoldLSTMLayer, LSTMClassifier
 
 C = 3  # features
 

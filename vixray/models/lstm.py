@@ -30,9 +30,7 @@ import torch
 from torch import nn
 
 from vixray.config import ModelConfig
-
-N_CLASSES = 3
-
+from vixray.labels import N_CLASSES
 
 # ------------------------------------------------------------------------------------------------ reference model
 
@@ -99,7 +97,7 @@ class FoldLSTMLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh):  # type: ignore[override]
+    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh):
         F, T, B, C = x.shape
         H = w_hh.shape[1]
         scale = x.new_ones(4 * H)  # (4H,)
@@ -129,7 +127,7 @@ class FoldLSTMLayer(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_h):  # type: ignore[override]
+    def backward(ctx, grad_h):
         x, w_ih, w_hh, act, c, v, h = ctx.saved_tensors
         F, T, B, C = x.shape
         H = w_hh.shape[1]
@@ -224,8 +222,13 @@ class FoldLSTMClassifier(nn.Module):
             specs += [("head_bias", (1, fan_out), 1 / math.sqrt(fan_in))]
         # each fold draws from its own seeded stream, so a fold starts the same whichever folds share its stack
         draws = [_fold_init(specs, seed=seed, fold=f) for f in range(n_folds)]
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "head_weight", "head_bias"):
-            setattr(self, name, nn.ParameterList())
+        # registered in this order, which is the order of parameters() and of the trainer's flat buffer
+        self.weight_ih = nn.ParameterList()
+        self.weight_hh = nn.ParameterList()
+        self.bias_ih = nn.ParameterList()
+        self.bias_hh = nn.ParameterList()
+        self.head_weight = nn.ParameterList()
+        self.head_bias = nn.ParameterList()
         for k, (name, _, _) in enumerate(specs):
             getattr(self, name).append(nn.Parameter(torch.stack([d[k] for d in draws])))
 
