@@ -9,14 +9,12 @@ from scipy.stats import chi2, norm
 from sklearn import metrics as skm
 
 from vixray.metrics import (
-    CLASS_NAMES,
     binomial_test,
     block_bootstrap_ci,
     classification_metrics,
     compare_to_baselines,
     mcnemar_test,
     pesaran_timmermann,
-    pooled_metrics,
     spa_test,
 )
 
@@ -26,10 +24,6 @@ from vixray.metrics import (
 #   true 2 (days 5-8): predicted 2, 2, 2, 0  -> [1, 0, 3]
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
 Y_PRED = np.array([0, 0, 1, 1, 1, 2, 2, 2, 0])
-
-
-def test_class_names_follow_label_order():
-    assert CLASS_NAMES == ("down", "neutral", "up")
 
 
 def test_classification_metrics_by_hand():
@@ -95,28 +89,6 @@ def test_metrics_are_json_able():
     assert m["log_loss"] == pytest.approx(math.log(3))
 
 
-def test_pooled_metrics_pool_rows_not_fold_scores():
-    # fold 0: 1 of 1 right; fold 1: 1 of 3 right -> pooled 2/4, not the fold mean (1 + 1/3) / 2
-    folds = [
-        (np.array([0]), np.array([0]), None),
-        (np.array([1, 2, 2]), np.array([1, 0, 0]), None),
-    ]
-    m = pooled_metrics(folds)
-    assert m["accuracy"] == pytest.approx(0.5)
-    assert m["fold_accuracy"] == pytest.approx([1.0, 1 / 3])
-    assert m["n"] == 4 and m["n_folds"] == 2
-    assert (
-        m["confusion"] == classification_metrics(np.array([0, 1, 2, 2]), np.array([0, 1, 0, 0]))["confusion"]
-    )
-
-
-def test_pooled_metrics_with_proba():
-    p0 = np.array([[0.5, 0.25, 0.25]])
-    p1 = np.array([[0.2, 0.6, 0.2]])
-    m = pooled_metrics([(np.array([0]), np.array([0]), p0), (np.array([1]), np.array([1]), p1)])
-    assert m["log_loss"] == pytest.approx(-(math.log(0.5) + math.log(0.6)) / 2)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -152,17 +124,6 @@ def test_classification_metrics_rejects_bad_input(kwargs, match):
     y_true, y_pred = kwargs.pop("y_true"), kwargs.pop("y_pred")
     with pytest.raises(ValueError, match=match):
         classification_metrics(y_true, y_pred, **kwargs)
-
-
-def test_pooled_metrics_rejects_bad_folds():
-    with pytest.raises(ValueError, match=r"folds is empty"):
-        pooled_metrics([])
-    folds = [
-        (np.array([0]), np.array([0]), np.array([[1.0, 0.0, 0.0]])),
-        (np.array([1]), np.array([1]), None),
-    ]
-    with pytest.raises(ValueError, match=r"folds \[1\] have proba = None"):
-        pooled_metrics(folds)
 
 
 # ------------------------------------------------------------------------------------------------ binomial

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -89,7 +90,8 @@ def test_best_trials_by_manifest_metric(tmp_path):
         }
     )
     store.write_parquet(run.path / store.TRIALS, frame)
-    assert store.best_trials(run, k=2)["trial_id"].to_list() == ["b", "a"]
+    # "b" has the lowest val_loss but ASHA pruned it at a rung: only finished trials rank
+    assert store.best_trials(run, k=3)["trial_id"].to_list() == ["a", "d"]
     assert store.best_trials(run, k=1, metric="val_loss", mode="max")["trial_id"].to_list() == ["d"]
     with pytest.raises(ValueError, match=r"k = 0: ask for at least one trial"):
         store.best_trials(run, k=0)
@@ -126,3 +128,17 @@ def test_update_manifest_keeps_other_fields(tmp_path):
     run.update_manifest(status="finished", counts={"finished": 3})
     manifest = run.manifest()
     assert manifest["status"] == "finished" and manifest["data"] == {"source": "sample"}
+
+
+def test_param_columns_and_trial_params():
+    assert store.param_column("train.lr") == "param.train.lr"
+    row = {
+        "trial_id": "a",
+        "param.train.lr": np.float64(0.01),
+        "param.model.dropout": None,  # a conditional parameter the trial did not sample
+        "param.model.hidden_size": np.int64(8),
+        "val_loss": 0.9,
+    }
+    params = store.trial_params(row)
+    assert params == {"train.lr": 0.01, "model.hidden_size": 8}
+    assert type(params["train.lr"]) is float and type(params["model.hidden_size"]) is int

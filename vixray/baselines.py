@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import cast
 
 import numpy as np
 from scipy.stats import norm
@@ -20,12 +22,11 @@ from sklearn.preprocessing import StandardScaler
 
 from vixray.config import LabelConfig
 from vixray.dataset import Dataset
-from vixray.labels import DOWN, NEUTRAL, UP
+from vixray.labels import DOWN, N_CLASSES, NEUTRAL, UP
 
 log = logging.getLogger(__name__)
 
 BASELINES = ("random", "majority", "persistence", "stratified", "logistic", "har")
-N_CLASSES = 3
 HAR_TERMS = ("har_1", "har_5", "har_22")
 
 # The columns each baseline reads besides ``label`` (the feature columns come from ``dataset.feature_names``).
@@ -104,8 +105,8 @@ def _check_fold(
             "walk-forward training must end before the test block; pass folds from vixray.split.WalkForwardSplit"
         )
     if "label_date" in dataset.frame.columns and "date" in dataset.frame.columns:
-        last_label = dataset.frame["label_date"].gather(train).max()
-        first_test = dataset.frame["date"].gather(test).min()
+        last_label = cast(date, dataset.frame["label_date"].gather(train).max())
+        first_test = cast(date, dataset.frame["date"].gather(test).min())
         if last_label > first_test:
             raise ValueError(
                 f"a training label ends on {last_label}, after the first test day {first_test}: training would "
@@ -246,7 +247,7 @@ def fit_predict(
         rng = np.random.default_rng([int(seed), _STREAM[name]])
         pred = rng.integers(0, N_CLASSES, size=n).astype(np.int64)
         return BaselineForecast(
-            name, pred, np.full((n, N_CLASSES), 1.0 / N_CLASSES), expected_accuracy=1.0 / 3.0
+            name, pred, np.full((n, N_CLASSES), 1.0 / N_CLASSES), expected_accuracy=1.0 / N_CLASSES
         )
     if name == "majority":
         prior = class_prior(y)

@@ -1,15 +1,15 @@
 """One configuration over all walk-forward folds of an era: folds, windows, the trainer, baselines, scores.
 
-The same pieces serve ``vixray cv`` (:func:`cross_validate`), each search trial (:mod:`vixray.tune` calls
-:func:`prepare_folds` and :func:`score_folds`) and the final evaluation, so all three score the same rows the same way.
-Nothing here knows about Ray.
+The same pieces serve ``vixray cv`` (:func:`cross_validate`), each search trial (:mod:`vixray.search` calls
+:func:`prepare_folds` and :func:`score_folds`) and the holdout evaluation (:mod:`vixray.holdout`), so all three score
+the same rows the same way and test them with one :func:`significance`. Nothing here knows about Ray.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,13 @@ from vixray.baselines import run_baselines
 from vixray.config import ExperimentConfig, SplitConfig
 from vixray.dataset import Dataset
 from vixray.metrics import classification_metrics, compare_to_baselines
-from vixray.split import WalkForwardSplit
+from vixray.split import WalkForwardSplit, describe_folds
 from vixray.windows import FoldWindows, make_fold_windows
 
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
+DEFAULT_N_BOOT = 2000  # bootstrap replications of the accuracy interval
 
 
 def make_splitter(split: SplitConfig, *, n_splits: int | None = None) -> WalkForwardSplit:
@@ -79,28 +80,8 @@ def prepare_folds(
         val_gap=experiment.labels.horizon,
         class_weighting=experiment.train.class_weighting,
     )
-    return PreparedFolds(dataset=dataset, folds=folds, windows=windows, fold_info=describe(folds, dataset))
-
-
-def describe(folds: Sequence[tuple[np.ndarray, np.ndarray]], dataset: Dataset) -> list[dict[str, Any]]:
-    """Each fold's first and last training and test dates and sizes (for reports and manifests)."""
-    dates = dataset.dates
-    return [
-        {
-            "fold": k,
-            "train_start": dates[tr[0]].isoformat(),
-            "train_end": dates[tr[-1]].isoformat(),
-            "test_start": dates[te[0]].isoformat(),
-            "test_end": dates[te[-1]].isoformat(),
-            "n_train": int(len(tr)),
-            "n_test": int(len(te)),
-        }
-        for k, (tr, te) in enumerate(folds)
-    ]
-
-
-def _metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> dict[str, Any]:
-    return classification_metrics(y, pred, proba=proba)
+    fold_info = describe_folds(folds, dataset.dates)
+    return PreparedFolds(dataset=dataset, folds=folds, windows=windows, fold_info=fold_info)
 
 
 @dataclass(frozen=True)
@@ -123,11 +104,12 @@ def score_folds(
     y = dataset.y
     per_fold = []
     for k, (r, p) in enumerate(zip(rows, preds, strict=True)):
-        per_fold.append(_metrics(y[r], p, probas[k] if probas is not None else None))
+        per_fold.append(classification_metrics(y[r], p, proba=probas[k] if probas is not None else None))
     all_rows = np.concatenate(list(rows))
     pred = np.concatenate(list(preds))
     proba = np.concatenate(list(probas)) if probas is not None else None
-    return FoldScores(per_fold, _metrics(y[all_rows], pred, proba), y[all_rows], pred, proba)
+    pooled = classification_metrics(y[all_rows], pred, proba=proba)
+    return FoldScores(per_fold, pooled, y[all_rows], pred, proba)
 
 
 def baseline_scores(
@@ -139,27 +121,41 @@ def baseline_scores(
     forecasts = run_baselines(dataset, folds, labels=experiment.labels, seed=seed)
     out = {}
     for name, per_fold in forecasts.items():
-        probas = [f.proba for f in per_fold]
+        probas = [f.proba for f in per_fold if f.proba is not None]
         out[name] = score_folds(
             dataset,
             test_rows,
             [f.pred for f in per_fold],
-            probas if all(p is not None for p in probas) else None,
+            probas if len(probas) == len(per_fold) else None,
         )
         if per_fold and per_fold[0].expected_accuracy is not None:
             out[name].pooled["expected_accuracy"] = per_fold[0].expected_accuracy
     return out
 
 
-def significance(model: FoldScores, baselines: dict[str, FoldScores], *, seed: int = 0) -> dict[str, Any]:
+def significance(
+    model: FoldScores,
+    baselines: Mapping[str, FoldScores],
+    *,
+    seed: int = 0,
+    n_boot: int = DEFAULT_N_BOOT,
+    strongest: str | None = None,
+) -> dict[str, Any]:
+    """The pooled tests of the model against chance, the majority rate and every baseline on the same rows
+    (:func:`vixray.metrics.compare_to_baselines`); ``strongest`` flags that baseline's McNemar result."""
     majority = baselines.get("majority")
-    return compare_to_baselines(
+    tests = compare_to_baselines(
         model.y_true,
         model.pred,
         baselines={name: s.pred for name, s in baselines.items()},
         majority_accuracy=majority.pooled["accuracy"] if majority else None,
+        bootstrap={"n_boot": n_boot},
         seed=seed,
     )
+    if strongest is not None:
+        for name, result in tests["mcnemar"].items():
+            result["strongest"] = name == strongest
+    return tests
 
 
 def cross_validate(

@@ -115,15 +115,18 @@ def build_dataset(
     """
     features = feature_exprs(feature_set, tickers=tickers)
     names = tuple(expr.meta.output_name() for expr in features)
-    kw = {"down": labels.down, "up": labels.up, "horizon": labels.horizon}
     frame = (
         prices.lazy()
         .select(
             "date",
             *features,
-            direction_label(labels.target, **kw).alias("label"),
+            direction_label(labels.target, down=labels.down, up=labels.up, horizon=labels.horizon).alias(
+                "label"
+            ),
             pl.col("date").shift(-labels.horizon).alias("label_date"),
-            realised_label(labels.target, **kw).alias("prev_label"),
+            realised_label(labels.target, down=labels.down, up=labels.up, horizon=labels.horizon).alias(
+                "prev_label"
+            ),
             *har_terms(labels.target),
             future_log_change(labels.target, horizon=labels.horizon).alias("target_log_change"),
         )

@@ -1,7 +1,7 @@
 """Scores and significance tests for direction forecasts on the test rows of walk-forward folds.
 
 :func:`classification_metrics` scores one set of predictions (accuracy, balanced accuracy, macro-F1, log loss,
-confusion, per-class precision and recall); :func:`pooled_metrics` scores several folds' test rows as one sample.
+confusion, per-class precision and recall); pooled over folds, every test day weighs the same.
 The tests ask whether the model's pooled hits could be luck: an exact binomial test against chance and against the
 majority baseline's rate, McNemar's test against each baseline on the same days, Pesaran-Timmermann for the Up and
 Down calls, a stationary block-bootstrap interval for accuracy (days are autocorrelated, so an iid interval would be
@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
 from scipy.stats import binomtest, chi2, norm
 
-CLASS_NAMES = ("down", "neutral", "up")
-N_CLASSES = len(CLASS_NAMES)
+from vixray.labels import DOWN, N_CLASSES, UP
+
 PROBA_CLIP = 1e-7
 # float32 softmax outputs sum to 1 within ~1e-6; anything further off is not a probability row
 PROBA_SUM_TOL = 1e-4
-_DOWN, _UP = 0, 2
 _ALTERNATIVES = ("greater", "less", "two-sided")
 
 
@@ -140,10 +139,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
 
 
-def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+def daily_log_loss(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Per-day log loss of validated labels and probabilities, clipped to [PROBA_CLIP, 1] and renormalised, so one
+    confident miss costs ~16 nats rather than infinity; its mean is :func:`classification_metrics`' log loss."""
     clipped = np.clip(proba, PROBA_CLIP, 1.0)  # (n, K)
     clipped /= clipped.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(clipped[np.arange(len(y_true)), y_true])))
+    return -np.log(clipped[np.arange(len(y_true)), y_true])  # (n,)
 
 
 def classification_metrics(
@@ -174,39 +175,11 @@ def classification_metrics(
         "accuracy": float(tp.sum() / len(yt)),
         "balanced_accuracy": float(recall[support > 0].mean()),
         "macro_f1": float(f1.mean()),
-        "log_loss": _log_loss(yt, p) if p is not None else None,
+        "log_loss": float(np.mean(daily_log_loss(yt, p))) if p is not None else None,
         "confusion": cm.tolist(),
         "precision": precision.tolist(),
         "recall": recall.tolist(),
     }
-
-
-def pooled_metrics(
-    folds: Sequence[tuple[Any, Any, Any | None]], *, n_classes: int = N_CLASSES
-) -> dict[str, Any]:
-    """Metrics of several folds' test rows taken as one sample, plus each fold's accuracy.
-
-    ``folds`` holds ``(y_true, y_pred, proba or None)`` per fold. Pooling (not averaging per-fold scores) weights
-    every test day equally, which is what the pooled significance tests assume. Either every fold has ``proba`` or
-    none has: a log loss over some folds only would not be comparable with one over all.
-    """
-    if len(folds) == 0:
-        raise ValueError("folds is empty: pass one (y_true, y_pred, proba) tuple per fold")
-    with_proba = [f[2] is not None for f in folds]
-    if any(with_proba) and not all(with_proba):
-        missing = [k for k, has in enumerate(with_proba) if not has]
-        raise ValueError(
-            f"folds {missing} have proba = None while the others have probabilities: pass proba for every fold "
-            "or for none"
-        )
-    per_fold = [classification_metrics(yt, yp, proba=pr, n_classes=n_classes) for yt, yp, pr in folds]
-    y_true = np.concatenate([np.asarray(f[0]) for f in folds])
-    y_pred = np.concatenate([np.asarray(f[1]) for f in folds])
-    proba = np.concatenate([np.asarray(f[2]) for f in folds]) if all(with_proba) else None
-    out = classification_metrics(y_true, y_pred, proba=proba, n_classes=n_classes)
-    out["n_folds"] = len(folds)
-    out["fold_accuracy"] = [m["accuracy"] for m in per_fold]
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -333,7 +306,8 @@ def block_bootstrap_ci(
     _check_n_boot(n_boot)
     _check_block_length(block_length)
     length = float(block_length) if block_length is not None else _auto_block_length(x)
-    bootstrap = StationaryBootstrap(length, x, seed=np.random.default_rng(seed))
+    # arch takes the stationary bootstrap's mean block length as a float (its stub says int)
+    bootstrap = StationaryBootstrap(length, x, seed=np.random.default_rng(seed))  # type: ignore[arg-type]
     low, high = bootstrap.conf_int(np.mean, reps=int(n_boot), method="percentile", size=level)[:, 0]
     return {
         "mean": float(x.mean()),
@@ -380,7 +354,7 @@ def spa_test(
     _check_n_boot(n_boot)
     _check_block_length(block_length)
     length = float(block_length) if block_length is not None else _auto_block_length(bench[:, None] - models)
-    spa = SPA(bench, models, block_size=length, reps=int(n_boot), seed=np.random.default_rng(seed))
+    spa = SPA(bench, models, block_size=length, reps=int(n_boot), seed=np.random.default_rng(seed))  # type: ignore[arg-type]
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", RuntimeWarning
@@ -403,7 +377,7 @@ def compare_to_baselines(
     *,
     baselines: Mapping[str, Any],
     majority_accuracy: float | None = None,
-    chance: float = 1.0 / 3.0,
+    chance: float = 1.0 / N_CLASSES,
     bootstrap: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -445,8 +419,8 @@ def compare_to_baselines(
         ),
         "mcnemar": {name: mcnemar_test(correct, y == b) for name, b in checked.items()},
         "pesaran_timmermann": {
-            "up": pesaran_timmermann(y == _UP, pred == _UP),
-            "down": pesaran_timmermann(y == _DOWN, pred == _DOWN),
+            "up": pesaran_timmermann(y == UP, pred == UP),
+            "down": pesaran_timmermann(y == DOWN, pred == DOWN),
         },
         "bootstrap_ci": block_bootstrap_ci(correct.astype(np.float64), seed=seed, **options),
     }

@@ -2,7 +2,7 @@
 
 :class:`WalkForwardSplit` honours scikit-learn's splitter contract (``split(X, y, groups)`` yields ``(train, test)``
 index arrays, ``get_n_splits``), so it can be passed as ``cv=`` to ``cross_val_score`` and friends.
-:func:`describe_folds` turns the folds into dates for reports and manifests; :func:`fold_diagram` draws them.
+:func:`describe_folds` turns folds into dates for reports and manifests.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-
-_MARKS = {"train": "T", "gap": "g", "test": "t", "unused": " "}
-
 
 # ------------------------------------------------------------------------------------------------ checks
 
@@ -165,39 +162,25 @@ def _iso(value: Any) -> str:
     return str(value)  # np.datetime64 and strings print as ISO already
 
 
-def describe_folds(splitter: WalkForwardSplit, dates: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per fold: ``fold``, the first/last dates of its training and test blocks (ISO strings), n_train, n_test.
+def describe_folds(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]], dates: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Per fold: ``fold``, the first/last dates of its training and test rows (ISO strings), n_train, n_test.
 
-    ``dates`` has one entry per sample (a list of dates, a ``pl.Series``, a ``datetime64`` array); the ends are
-    inclusive, i.e. the date of the last training row and of the last test row.
+    ``folds`` are ``(train_idx, test_idx)`` pairs (from :meth:`WalkForwardSplit.split`, or a trainer's test rows);
+    ``dates`` has one entry per sample (a list of dates, a ``pl.Series``, a ``datetime64`` array). The ends are
+    inclusive: the date of the last training row and of the last test row. Reports and manifests use this.
     """
     days = list(dates)
-    out = []
-    for k, (train_start, train_end, test_start, test_end) in enumerate(splitter._bounds(len(days))):
-        out.append(
-            {
-                "fold": k,
-                "train_start": _iso(days[train_start]),
-                "train_end": _iso(days[train_end - 1]),
-                "test_start": _iso(days[test_start]),
-                "test_end": _iso(days[test_end - 1]),
-                "n_train": train_end - train_start,
-                "n_test": test_end - test_start,
-            }
-        )
-    return out
-
-
-def fold_diagram(splitter: WalkForwardSplit, n_samples: int) -> str:
-    """The folds as text, one character per sample (``T`` train, ``g`` gap, ``t`` test), as in the class docstring."""
-    width = len(f"fold {splitter.n_splits - 1}: ")
-    digits = "".join(str(i % 10) for i in range(n_samples))
-    lines = [f"{'sample:':<{width}} {digits}"]
-    for k, (train_start, train_end, test_start, test_end) in enumerate(splitter._bounds(n_samples)):
-        row = [_MARKS["unused"]] * n_samples
-        row[train_start:train_end] = _MARKS["train"] * (train_end - train_start)
-        row[train_end:test_start] = _MARKS["gap"] * (test_start - train_end)
-        row[test_start:test_end] = _MARKS["test"] * (test_end - test_start)
-        lines.append(f"{f'fold {k}:':<{width - 1}} |{''.join(row)}|")
-    lines.append(" " * (width + 1) + "T = train, g = gap, t = test")
-    return "\n".join(lines)
+    return [
+        {
+            "fold": k,
+            "train_start": _iso(days[int(train[0])]),
+            "train_end": _iso(days[int(train[-1])]),
+            "test_start": _iso(days[int(test[0])]),
+            "test_end": _iso(days[int(test[-1])]),
+            "n_train": int(len(train)),
+            "n_test": int(len(test)),
+        }
+        for k, (train, test) in enumerate(folds)
+    ]

@@ -15,8 +15,9 @@ Layout::
         evaluation/<eval-id>/   written by ``vixray evaluate``: report.json, predictions.parquet, report.html
 
 Every file is written to a temporary name and renamed, so a reader (the dashboard, ``evaluate``) sees either the old
-or the new file, never half of one, and a run that is still going is readable. This module imports neither Ray nor
-torch: the dashboard reads through it.
+or the new file, never half of one, and a run that is still going is readable. This module owns the store's names
+(files, folders, the ``param.`` column prefix, trial statuses) and imports neither Ray nor torch: the dashboard reads
+through it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,15 @@ OPTUNA_DB = "optuna.db"
 IMPORTANCE = "importance.json"
 RAY_DIR = "ray"
 EVALUATION_DIR = "evaluation"
+# the files of one evaluation folder
+REPORT_JSON = "report.json"
+PREDICTIONS = "predictions.parquet"
+REPORT_HTML = "report.html"
+# trials.parquet names each searched parameter's column PARAM_PREFIX + its dotted name ("param.train.lr")
+PARAM_PREFIX = "param."
+# a trial's status in trials.parquet: finished (all epochs, test scores), pruned (stopped by ASHA at a rung),
+# errored, or running (the search is still going, or died with it)
+TRIAL_STATUSES = ("finished", "pruned", "errored", "running")
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
@@ -64,10 +74,25 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+def param_column(name: str) -> str:
+    """The trials.parquet column of a searched parameter: ``train.lr`` -> ``param.train.lr``."""
+    return PARAM_PREFIX + name
+
+
+def trial_params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A trials row's searched parameters by dotted name; a conditional parameter that was not sampled (null) is
+    left out. numpy scalars become Python values, so the result goes straight to JSON and config overrides."""
+    return {
+        key[len(PARAM_PREFIX) :]: value.item() if hasattr(value, "item") else value
+        for key, value in row.items()
+        if key.startswith(PARAM_PREFIX) and value is not None
+    }
+
+
 # ------------------------------------------------------------------------------------------------ atomic writes
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -185,32 +210,29 @@ class Run:
         root = self.path / EVALUATION_DIR
         if not root.is_dir():
             return []
-        return sorted(p for p in root.iterdir() if p.is_dir() and (p / "report.json").is_file())
+        return sorted(p for p in root.iterdir() if p.is_dir() and (p / REPORT_JSON).is_file())
 
     def new_evaluation_dir(self) -> Path:
-        root = self.path / EVALUATION_DIR
-        root.mkdir(parents=True, exist_ok=True)
-        while True:  # never reuse an id: an earlier evaluation is never overwritten
-            path = root / new_run_id()
-            try:
-                path.mkdir()
-                return path
-            except FileExistsError:
-                continue
+        """A fresh ``evaluation/<eval-id>/`` folder: an earlier evaluation is never overwritten."""
+        return _new_dir(self.path / EVALUATION_DIR)
 
 
-def create_run(results_dir: Path, experiment: str, *, manifest: dict[str, Any]) -> Run:
-    """Make a fresh run directory (an existing one is never reused) and write its first manifest."""
-    check_id(experiment, what="experiment name")
-    root = Path(results_dir).resolve() / experiment
+def _new_dir(root: Path) -> Path:
+    """A new folder under ``root`` named by :func:`new_run_id`; an existing id is never reused."""
     root.mkdir(parents=True, exist_ok=True)
     while True:
         path = root / new_run_id()
         try:
             path.mkdir()
-            break
+            return path
         except FileExistsError:
             continue
+
+
+def create_run(results_dir: Path, experiment: str, *, manifest: dict[str, Any]) -> Run:
+    """Make a fresh run directory (an existing one is never reused) and write its first manifest."""
+    check_id(experiment, what="experiment name")
+    path = _new_dir(Path(results_dir).resolve() / experiment)
     run = Run(path)
     write_json(path / MANIFEST, {"run_id": run.run_id, "experiment": experiment, **manifest})
     return run
@@ -270,7 +292,10 @@ def load_run(results_dir: Path, run: str = "latest", *, experiment: str | None =
 
 
 def best_trials(run: Run, *, k: int = 1, metric: str | None = None, mode: str | None = None) -> pl.DataFrame:
-    """The ``k`` best finished trials by the run's search metric (from the manifest unless given)."""
+    """The ``k`` best FINISHED trials by the run's search metric (from the manifest unless given).
+
+    A trial ASHA pruned stopped at a rung; its metric is from fewer epochs than a finished one's and it has no test
+    scores, so it is never among the best."""
     if k < 1:
         raise ValueError(f"k = {k}: ask for at least one trial")
     trials = run.trials()
@@ -285,7 +310,7 @@ def best_trials(run: Run, *, k: int = 1, metric: str | None = None, mode: str | 
         )
     if metric not in trials.columns:
         raise ValueError(f"metric {metric!r} is not a trials column; columns: {sorted(trials.columns)}")
-    done = trials.filter(pl.col("status").is_in(["finished", "pruned"]) & pl.col(metric).is_not_null())
+    done = trials.filter((pl.col("status") == "finished") & pl.col(metric).is_not_null())
     if done.is_empty():
         raise ValueError(f"run {run.run_id} has no finished trial with a value for {metric!r}")
     return done.sort(metric, descending=(mode == "max"), nulls_last=True).head(k)
