@@ -13,14 +13,14 @@ from pathlib import Path
 from _common import default_source
 
 from vixray.config import load_experiment
-from vixray.data import load_prices
+from vixray.data import load_for
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--experiment", default=str(REPO / "experiments" / "quick.yaml"))
+    parser.add_argument("--experiment", default=str(REPO / "experiments" / "search" / "quick.yaml"))
     parser.add_argument("--data", default=default_source())
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from vixray.tune import run_search
+    from vixray.search import run_search
 
     experiment = load_experiment(args.experiment, overrides={"data.source": args.data})
-    prices = load_prices(experiment.data.source, tickers=experiment.data.tickers)
+    prices = load_for(experiment.data)
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - t0
@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         trials = summary.run.trials()
     ray.shutdown()
     busy = float(trials["seconds"].sum())
-    slots = min(
-        experiment.search.max_concurrent, int((os.cpu_count() or 1) // experiment.search.resources.cpus)
-    )
+    search = experiment.search
+    if search is None:
+        raise SystemExit(f"{args.experiment}: no search section")
+    slots = min(search.max_concurrent, int((os.cpu_count() or 1) // search.resources.cpus))
     ideal = busy / slots
     print(
         f"search {experiment.name} on {prices.source}: {trials.height} trials "

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from specs import tiny_experiment
 
 from vixray import store
 
@@ -331,48 +332,14 @@ def make_run(
     return run.path
 
 
-def tiny_search_spec(
-    *, num_samples: int = 4, max_epochs: int = 3, space: dict[str, Any] | None = None
-) -> dict:
-    """A real, seconds-long search on synthetic data: two folds, a 4-unit LSTM, ASHA over a few epochs."""
-    return {
-        "name": "tiny",
-        "data": {"source": "synthetic:3"},
-        "eras": {"holdout": "last 20%"},
-        "split": {"n_splits": 2, "train_size": 200, "test_size": 60, "gap": 1, "val_fraction": 0.2},
-        "model": {
-            "seq_len": 3,
-            "hidden_size": 4,
-            "num_layers": 1,
-            "dropout": 0.0,
-            "head": [4],
-            "head_dropout": [0.0],
-        },
-        "train": {"epochs": max_epochs, "batch_size": 32, "patience": None, "seed": 0},
-        "search": {
-            "num_samples": num_samples,
-            "max_concurrent": 2,
-            "seed": 0,
-            "resources": {"cpus": 1},
-            "scheduler": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": 2},
-            "space": space
-            or {
-                "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
-                "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
-                "features.set": {"type": "categorical", "choices": ["seed", "extended"]},
-            },
-        },
-    }
-
-
 def make_real_run(results_dir: Path, *, num_samples: int = 6, evaluate: bool = True) -> Path:
     """A run made by a real tiny search (Ray must be initialised by the caller), evaluated on its holdout."""
     from vixray.config import experiment_from_dict
     from vixray.data import load_prices
-    from vixray.evaluate import evaluate_run
-    from vixray.tune import run_search
+    from vixray.holdout import evaluate_run
+    from vixray.search import run_search
 
-    experiment = experiment_from_dict(tiny_search_spec(num_samples=num_samples))
+    experiment = experiment_from_dict(tiny_experiment(num_samples=num_samples))
     summary = run_search(experiment, prices=load_prices("synthetic:3"), results_dir=results_dir)
     if evaluate:
         evaluate_run(summary.run, top=2, seeds=2, n_boot=200)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -16,52 +15,14 @@ import optuna
 import polars as pl
 import pytest
 import yaml
+from specs import tiny_experiment
 
 from vixray import store
 from vixray.config import experiment_from_dict
 from vixray.data import load_prices
-from vixray.tune import check_resources, run_search, setup_search
+from vixray.search.run import check_resources, run_search, setup_search
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_experiment(
-    *,
-    num_samples: int = 4,
-    space: dict | None = None,
-    max_epochs: int = 3,
-    reduction_factor: int = 2,
-    **search,
-) -> dict:
-    return {
-        "name": "tiny",
-        "data": {"source": "synthetic:3"},
-        "eras": {"holdout": "last 20%"},
-        "split": {"n_splits": 2, "train_size": 200, "test_size": 60, "gap": 1, "val_fraction": 0.2},
-        "model": {
-            "seq_len": 3,
-            "hidden_size": 4,
-            "num_layers": 1,
-            "dropout": 0.0,
-            "head": [4],
-            "head_dropout": [0.0],
-        },
-        "train": {"epochs": max_epochs, "batch_size": 32, "patience": None, "seed": 0},
-        "search": {
-            "num_samples": num_samples,
-            "max_concurrent": 2,
-            "seed": 0,
-            "resources": {"cpus": 1},
-            "scheduler": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": reduction_factor},
-            "space": space
-            or {
-                "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
-                "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
-                "features.set": {"type": "categorical", "choices": ["seed", "extended"]},
-            },
-            **search,
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -137,18 +98,42 @@ def test_optuna_db_mirrors_the_trials_table(tiny_run):
             curves.filter(pl.col("trial_id") == row["trial_id"]).group_by("epoch").agg(pl.mean("val_loss"))
         )
         assert t.intermediate_values == pytest.approx(dict(per_epoch.iter_rows()))
-    importance = run.importance()
     finished = trials.filter(pl.col("status") == "finished").height
-    if finished >= 2:
-        assert importance.method == f"Optuna fANOVA over {finished} finished trials"
-        assert sum(importance.values.values()) == pytest.approx(1.0)
-    else:
-        assert importance is None
+    assert finished >= 1  # the first trial at each rung always goes on, so one reaches the last epoch
+    assert (run.importance() is None) == (finished < 2)  # fANOVA needs two finished trials
+
+
+def test_importances_need_two_finished_trials_and_sum_to_one(tmp_path):
+    from vixray.search.records import write_importance
+
+    run = store.create_run(tmp_path, "tiny", manifest={})
+    distributions = {
+        "train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+        "model.hidden_size": optuna.distributions.CategoricalDistribution([4, 8]),
+    }
+
+    def study(n_complete: int) -> optuna.Study:
+        made = optuna.create_study()
+        for i in range(n_complete):
+            params = {"train.lr": 10 ** (-1 - i / 2), "model.hidden_size": [4, 8][i % 2]}
+            made.add_trial(
+                optuna.trial.create_trial(params=params, distributions=distributions, value=1.0 - 0.1 * i)
+            )
+        made.add_trial(
+            optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, params={}, distributions={})
+        )
+        return made
+
+    assert write_importance(run, study(1)) is None and run.importance() is None
+    found = write_importance(run, study(5))
+    assert found == run.importance()
+    assert found.method == "Optuna fANOVA over 5 finished trials"
+    assert set(found.values) == set(distributions) and sum(found.values.values()) == pytest.approx(1.0)
 
 
 def test_the_stored_distributions_are_the_ones_the_searcher_samples():
-    from vixray.search_space import search_from_dict
-    from vixray.tune import DefineByRun, distribution
+    from vixray.config.search import search_from_dict
+    from vixray.search.sampler import DefineByRun, distribution
 
     raw = tiny_experiment(
         space={
@@ -182,16 +167,11 @@ def test_trials_report_at_the_asha_rungs_and_their_end(tiny_run):
     ("grace", "factor", "max_epochs", "expected"),
     [(3, 3, 20, {3, 9}), (1, 2, 3, {1, 2}), (1, 4, 6, {1, 4}), (3, 2.5, 20, {3, 8, 19}), (5, 3, 5, {5})],
 )
-def test_asha_rungs_by_hand_and_as_ray_builds_them(grace, factor, max_epochs, expected):
-    from ray.tune.schedulers import ASHAScheduler
+def test_asha_rungs_by_hand(grace, factor, max_epochs, expected):
+    # Ray's own rungs are checked on a real search: its trials stop only at these epochs (see above)
+    from vixray.search.sampler import asha_rungs
 
-    from vixray.tune import asha_rungs
-
-    got = asha_rungs(grace_period=grace, reduction_factor=factor, max_epochs=max_epochs)
-    assert got == expected
-    asha = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=grace, reduction_factor=factor)
-    milestones = {m for m, _ in asha._brackets[0]._rungs}
-    assert {math.ceil(m) for m in milestones} <= got
+    assert asha_rungs(grace_period=grace, reduction_factor=factor, max_epochs=max_epochs) == expected
 
 
 def test_best_trial_is_the_lowest_validation_loss(tiny_run):
@@ -228,7 +208,7 @@ def test_errored_trials_do_not_stop_the_search(ray_session, tmp_path, prices):
 
 @pytest.mark.parametrize(("gpus", "device"), [(0, "cpu"), (0.5, "auto"), (1, "auto")])
 def test_trials_use_a_gpu_only_when_they_reserve_one(prices, gpus, device):
-    from vixray.tune import trial_experiment
+    from vixray.search.trainable import trial_experiment
 
     raw = tiny_experiment()
     raw["search"]["resources"] = {"cpus": 1, "gpus": gpus}
@@ -238,7 +218,7 @@ def test_trials_use_a_gpu_only_when_they_reserve_one(prices, gpus, device):
 
 
 def test_gpu_request_the_cluster_lacks_is_an_error(ray_session):
-    from vixray.search_space import Resources, search_from_dict
+    from vixray.config.search import Resources, search_from_dict
 
     search = search_from_dict(tiny_experiment()["search"])
     with pytest.raises(
@@ -339,7 +319,7 @@ import ray
 from ray.cluster_utils import Cluster
 from vixray.config import experiment_from_dict
 from vixray.data import load_prices
-from vixray.tune import run_search
+from vixray.search import run_search
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
 cluster.add_node(num_cpus=1)

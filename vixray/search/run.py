@@ -1,0 +1,347 @@
+"""Running a search: connect to Ray, build the development tables once, run the Tuner, keep the run directory true.
+
+Every search is a run directory of :mod:`vixray.store`; Ray's own experiment folder lives inside it (``ray/``), so
+``Tuner.restore`` resumes a run whose driver died (:func:`resume_search`). The data is checked before Ray starts:
+too little history for the folds, a feature set that cannot be built, or resources no node has, fail with one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import ray
+from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+from vixray import store
+from vixray.config import ExperimentConfig, SearchConfig, dump_experiment, experiment_from_dict
+from vixray.crossval import METRIC_KEYS, PreparedFolds, baseline_scores, era_folds, prepare_folds
+from vixray.data import Prices, check_same_data, load_for
+from vixray.dataset import Eras, development_dataset, resolve_eras
+from vixray.search.records import StoreCallback, study_name, write_importance, write_study
+from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
+from vixray.search.trainable import SearchPayload, train_trial
+
+log = logging.getLogger(__name__)
+
+
+def connect(address: str | None = None) -> str:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray sized to this machine."""
+    if ray.is_initialized():
+        return "existing"
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return address
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
+    return "local"
+
+
+def check_resources(search: SearchConfig) -> None:
+    """A trial the cluster can never place waits forever; fail now with the numbers instead."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    max_cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    max_gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    if search.resources.gpus > max_gpus:
+        raise ValueError(
+            f"search.resources.gpus = {search.resources.gpus}, but no node of the Ray cluster has that many GPUs "
+            f"(largest: {max_gpus:g}); set gpus: 0 to train on CPU, or connect to a cluster with GPUs (--address)"
+        )
+    if search.resources.cpus > max_cpus:
+        raise ValueError(
+            f"search.resources.cpus = {search.resources.cpus}, but the largest node of the Ray cluster has "
+            f"{max_cpus:g} CPUs; lower cpus or add bigger nodes"
+        )
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("vixray", "torch", "ray", "optuna", "polars", "numpy", "scikit-learn", "scipy", "arch"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _machine() -> dict[str, Any]:
+    resources = ray.cluster_resources() if ray.is_initialized() else {}
+    return {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cluster_cpus": resources.get("CPU"),
+        "cluster_gpus": resources.get("GPU", 0.0),
+        "cluster_nodes": len([n for n in ray.nodes() if n.get("Alive")]) if ray.is_initialized() else None,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------------------------ the search
+
+
+def _search(experiment: ExperimentConfig) -> SearchConfig:
+    if experiment.search is None:
+        raise ValueError(
+            f"experiment {experiment.name!r} has no 'search' section; add one (see experiments/search/quick.yaml)"
+        )
+    return experiment.search
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    experiment: ExperimentConfig
+    prices: Prices
+    eras: Eras
+    payload: SearchPayload
+    base: PreparedFolds
+
+
+def setup_search(experiment: ExperimentConfig, prices: Prices) -> SearchSetup:
+    """Resolve the eras and build the development tables for every feature set the space may pick."""
+    search = _search(experiment)
+    eras = resolve_eras(prices.frame["date"], experiment.eras)
+    sets = {experiment.features.set}
+    for p in search.space:
+        if p.name == "features.set":
+            sets |= set(p.choices)
+    datasets = {}
+    for name in sorted(sets):
+        variant = experiment.with_overrides({"features.set": name})
+        datasets[name] = development_dataset(prices.frame, variant, eras)
+    base_dataset = datasets[experiment.features.set]
+    era_folds(base_dataset, experiment)  # too little data for the folds fails here, before Ray starts
+    threads = max(1, int(search.resources.cpus))
+    sched = search.scheduler
+    rungs = asha_rungs(
+        grace_period=sched.grace_period, reduction_factor=sched.reduction_factor, max_epochs=sched.max_epochs
+    )
+    # a trial that reserved no GPU must not take one that Ray may have given to another trial on its node
+    device = "cpu" if search.resources.gpus == 0 else experiment.train.device
+    payload = SearchPayload(experiment, datasets, sched.max_epochs, threads, device, rungs)
+    for name in sets:  # every feature set must fit the folds too
+        era_folds(datasets[name], experiment.with_overrides({"features.set": name}))
+    base = prepare_folds(base_dataset, experiment)
+    return SearchSetup(experiment, prices, eras, payload, base)
+
+
+def _manifest(setup: SearchSetup, *, address: str) -> dict[str, Any]:
+    exp = setup.experiment
+    return {
+        "status": "running",
+        "started": _now(),
+        "ended": None,
+        "experiment_config": exp.to_dict(),
+        "experiment_yaml": dump_experiment(exp),
+        "data": setup.prices.describe(),
+        "eras": setup.eras.to_dict(),
+        "folds": setup.base.fold_info,
+        "search": _search(exp).to_dict(),
+        "seeds": {"search": _search(exp).seed, "train": exp.train.seed},
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "machine": _machine(),
+        "ray_address": address,
+        "command": " ".join(sys.argv),
+    }
+
+
+def write_baselines(run: store.Run, setup: SearchSetup) -> dict[str, Any]:
+    """Every baseline on the development folds' test rows (identical for every trial), per fold and pooled."""
+    scores = baseline_scores(
+        setup.base.dataset, setup.base, setup.experiment, seed=setup.experiment.train.seed
+    )
+    rows = []
+    for name, s in scores.items():
+        for f, m in [*enumerate(s.per_fold), (-1, s.pooled)]:
+            rows.append(
+                {"baseline": name, "fold": f, "n_test": int(m["n"]), **{k: m.get(k) for k in METRIC_KEYS}}
+            )
+    store.write_parquet(run.path / store.BASELINES, pl.DataFrame(rows))
+    return {name: s.pooled for name, s in scores.items()}
+
+
+def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
+    search = _search(setup.experiment)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, payload=setup.payload),
+        {"cpu": search.resources.cpus, "gpu": search.resources.gpus},
+    )
+    if restore:
+        return tune.Tuner.restore(
+            str(run.ray_dir), trainable=trainable, resume_unfinished=True, resume_errored=False
+        )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=make_searcher(search, study_name=study_name(run)),
+            scheduler=make_scheduler(search),
+            metric=search.metric,
+            mode=search.mode,
+            num_samples=search.num_samples,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=store.RAY_DIR,
+            storage_path=str(run.path),
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # CSV and JSON keep Ray's ResultGrid working; the automatic TensorBoardX logger is left out
+            # (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS in _fit): it imports torch in the driver and costs more per
+            # result than a short epoch, and curves.parquet holds the same curves
+            callbacks=[
+                StoreCallback(run.path, n_folds=len(setup.base.folds)),
+                CSVLoggerCallback(),
+                JsonLoggerCallback(),
+            ],
+            verbose=1,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    run: store.Run
+    counts: dict[str, int]
+    best: dict[str, Any] | None
+    baselines: dict[str, Any]
+    seconds: float
+
+
+def _summarise(run: store.Run, setup: SearchSetup, *, seconds: float) -> SearchSummary:
+    trials = run.trials()
+    counts = {s: 0 for s in ("finished", "pruned", "errored", "running")}
+    if trials is not None:
+        for status, n in trials.group_by("status").len().iter_rows():
+            counts[status] = int(n)
+    best = None
+    with contextlib.suppress(ValueError):
+        row = store.best_trials(run, k=1).row(0, named=True)
+        folds = run.folds()
+        per_fold = (
+            folds.filter(pl.col("trial_id") == row["trial_id"]).sort("fold").to_dicts()
+            if folds is not None
+            else []
+        )
+        best = {"trial": row, "folds": per_fold}
+    baselines = run.baselines()
+    base = {}
+    if baselines is not None:
+        for name in baselines["baseline"].unique().to_list():
+            sub = baselines.filter(pl.col("baseline") == name).sort("fold")
+            base[name] = sub.to_dicts()
+    return SearchSummary(run, counts, best, base, seconds)
+
+
+def run_search(
+    experiment: ExperimentConfig,
+    *,
+    prices: Prices,
+    results_dir: Path,
+    address: str | None = None,
+) -> SearchSummary:
+    """Run a new search; the run directory is created before Ray starts and finalised whatever happens."""
+    setup = setup_search(experiment, prices)
+    where = connect(address)
+    check_resources(_search(experiment))
+    run = store.create_run(results_dir, experiment.name, manifest=_manifest(setup, address=where))
+    log.info("run directory: %s", run.path)
+    write_baselines(run, setup)
+    return _fit(run, setup, restore=False)
+
+
+def resume_search(
+    run: store.Run, *, address: str | None = None, data: str | None = None, allow_data_change: bool = False
+) -> SearchSummary:
+    """Continue an interrupted run with ``Tuner.restore``: finished trials are kept, unfinished ones resume."""
+    manifest = run.manifest()
+    if not (run.ray_dir / "tuner.pkl").exists():
+        raise ValueError(
+            f"run {run.run_id} has no Ray experiment state ({run.ray_dir}); it cannot be resumed"
+        )
+    experiment = experiment_from_dict(manifest["experiment_config"], origin=str(run.path / store.MANIFEST))
+    recorded = manifest.get("data") or {}
+    prices = load_for(experiment.data, data=data, recorded=recorded.get("source"))
+    check_same_data(
+        prices,
+        recorded=recorded.get("fingerprint"),
+        run_name=f"{run.experiment}/{run.run_id}",
+        allow_change=allow_data_change,
+        action="resume",
+    )
+    setup = setup_search(experiment, prices)
+    connect(address)
+    check_resources(_search(experiment))
+    run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
+    return _fit(run, setup, restore=True)
+
+
+# Ray snapshots the search state at most every 10 s by default; a trial that ends between a snapshot and a crash
+# would be resumed (and re-judged by ASHA) rather than kept. Snapshots of a search this size take milliseconds.
+# Ray reads both settings from the environment when the search starts; a user's own values win.
+_RAY_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+
+
+@contextlib.contextmanager
+def _ray_env() -> Iterator[None]:
+    added = [k for k in _RAY_ENV if k not in os.environ]
+    os.environ.update({k: _RAY_ENV[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
+    started = time.perf_counter()
+    status = "interrupted"
+    try:
+        tuner = _tuner(setup, run, restore=restore)
+        with _ray_env():
+            tuner.fit()
+        status = "finished"
+    except Exception:
+        status = "failed"
+        raise
+    finally:
+        summary = _summarise(run, setup, seconds=time.perf_counter() - started)
+        _save_study(run, setup)
+        run.update_manifest(status=status, ended=_now(), counts=summary.counts)
+    return summary
+
+
+def _save_study(run: store.Run, setup: SearchSetup) -> None:
+    """optuna.db and importance.json are views of the tables: failing to write them must not lose the run."""
+    try:
+        study = write_study(run, _search(setup.experiment), n_folds=len(setup.base.folds))
+        write_importance(run, study)
+    except Exception:
+        log.exception(
+            "could not write %s for run %s; the trial tables are intact", store.OPTUNA_DB, run.run_id
+        )
