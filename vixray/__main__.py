@@ -1,7 +1,11 @@
-"""``python -m vixray`` is the ``vixray`` command."""
+"""``python -m vixray`` is the ``vixray`` command (run in ``.venv`` when this interpreter lacks its dependencies)."""
 
 import sys
 
-from vixray.cli import main
+from vixray.entry import ensure_dependencies
+
+ensure_dependencies("vixray")
+
+from vixray.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -1,8 +1,9 @@
 """The ``vixray`` command: ``data``, ``features``, ``cv``, ``tune``, ``evaluate``, ``dashboard``.
 
-Each subcommand parses its arguments here and calls one library function; heavy modules (torch, Ray, Dash) are
-imported only by the subcommand that needs them, so ``vixray data`` starts quickly. Bad input is a one-line
-error on stderr and exit status 2, with no traceback.
+Every subcommand is parsed here and calls one library function; this module owns the one logging set-up and the exit
+codes (0 done, 2 bad input, 130 interrupted). Heavy modules (torch, Ray, Dash) are imported only by the subcommand
+that needs them, so ``vixray data`` starts quickly. Bad input is a one-line error on stderr, with no traceback.
+``python -m vixray.evaluate`` is :func:`evaluate_main`, the ``evaluate`` subcommand under its own name.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: the commands import what they need when they run
+    from vixray.config import ExperimentConfig
+    from vixray.train import EpochReport
 
 log = logging.getLogger("vixray")
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_SEARCH = "experiments/search/quick.yaml"
 
 
 def _date(text: str) -> date:
@@ -42,9 +49,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     from vixray.config import LabelConfig
     from vixray.data import load_prices
     from vixray.dataset import build_dataset
-    from vixray.labels import check_thresholds
+    from vixray.labels import CLASS_NAMES
 
-    check_thresholds(down=-args.threshold, up=args.threshold)
+    labels = LabelConfig(down=-args.threshold, up=args.threshold)
     prices = load_prices(args.data, tickers=args.tickers, start=args.start, end=args.end)
     desc = prices.describe()
     print(f"source: {desc['source']}")
@@ -55,21 +62,12 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{ticker:<8} {cov['first']:<11} {cov['last']:<11} {cov['rows']:>6}")
     print(f"\ncommon range: {desc['start']} to {desc['end']} ({desc['rows']} rows)")
     print(f"fingerprint:  {desc['fingerprint'][:16]}")
-    labels = LabelConfig(down=-args.threshold, up=args.threshold)
     dataset = build_dataset(prices.frame, tickers=prices.tickers, feature_set="seed", labels=labels)
-    counts = dataset.frame["label"].value_counts().sort("label")
+    counts = dict(dataset.frame["label"].value_counts().iter_rows())
     total = dataset.frame.height
-    mix = ", ".join(
-        f"{name} {count / total:.1%}"
-        for name, count in zip(("down", "neutral", "up"), _counts(counts, 3), strict=True)
-    )
+    mix = ", ".join(f"{name} {counts.get(k, 0) / total:.1%}" for k, name in enumerate(CLASS_NAMES))
     print(f"labels (±{args.threshold:.2%} next-day VIX change, {total} labelled rows): {mix}")
     return EXIT_OK
-
-
-def _counts(value_counts, k: int) -> list[int]:  # type: ignore[no-untyped-def]
-    found = dict(zip(value_counts["label"].to_list(), value_counts["count"].to_list(), strict=True))
-    return [int(found.get(c, 0)) for c in range(k)]
 
 
 # ---------------------------------------------------------------------------------------------------- features
@@ -86,8 +84,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--out {args.out}: the file must end in .parquet or .csv")
-    prices = load_prices(args.data, tickers=args.tickers)
     labels = LabelConfig(down=-args.threshold, up=args.threshold)
+    prices = load_prices(args.data, tickers=args.tickers)
     dataset = build_dataset(prices.frame, tickers=prices.tickers, feature_set=args.set, labels=labels)
     frame = dataset.frame.select("date", *dataset.feature_names, "label")
     if args.start:
@@ -98,10 +96,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         raise ValueError(
             f"no labelled rows between --start {args.start} and --end {args.end}; widen the range"
         )
-    if out.suffix.lower() == ".csv":
-        write_atomic(out, frame.write_csv)
-    else:
-        write_atomic(out, frame.write_parquet)
+    write_atomic(out, frame.write_csv if out.suffix.lower() == ".csv" else frame.write_parquet)
     log.info(
         "wrote %d rows x %d features (%s set, %s..%s) to %s",
         frame.height,
@@ -117,85 +112,24 @@ def cmd_features(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- cv
 
 
-def load_for_experiment(experiment_path: str, data: str | None):  # type: ignore[no-untyped-def]
-    """The experiment (with ``--data`` replacing data.source) and its prices."""
+def _load_experiment(args: argparse.Namespace) -> ExperimentConfig:
+    """``--experiment`` with ``--data`` (when given) as its data.source, so the run records the data it used."""
     from vixray.config import load_experiment
-    from vixray.data import load_prices
 
-    experiment = load_experiment(experiment_path, overrides={"data.source": data} if data else None)
-    prices = load_prices(
-        experiment.data.source,
-        tickers=experiment.data.tickers,
-        start=experiment.data.start,
-        end=experiment.data.end,
-    )
-    return experiment, prices
-
-
-def _fmt(value: object, width: int = 7) -> str:
-    if value is None:
-        return f"{'-':>{width}}"
-    if isinstance(value, float):
-        return f"{value:>{width}.3f}"
-    return f"{value!s:>{width}}"
-
-
-def _pvalue(p: float | None) -> str:
-    if p is None:
-        return "-"
-    return "<1e-4" if p < 1e-4 else f"{p:.4f}"
-
-
-def format_cv_report(report: dict) -> str:
-    """The console table of ``vixray cv``: accuracy per fold and pooled, model beside every baseline, p-values."""
-    names = list(report["pooled"]["baselines"])
-    head = f"{'fold':<6}{'test period':<25}{'n':>6}{'model':>8}" + "".join(f"{n[:11]:>12}" for n in names)
-    lines = [f"accuracy on the development era's test blocks (experiment {report['experiment']})", head]
-    for fold in report["folds"]:
-        period = f"{fold['test_start']}..{fold['test_end']}"
-        cells = "".join(f"{_fmt(fold['baselines'][n]['accuracy'], 12)}" for n in names)
-        lines.append(
-            f"{fold['fold']:<6}{period:<25}{fold['n_test']:>6}{_fmt(fold['model']['accuracy'], 8)}{cells}"
-        )
-    pooled = report["pooled"]
-    cells = "".join(f"{_fmt(pooled['baselines'][n]['accuracy'], 12)}" for n in names)
-    lines.append(f"{'pooled':<31}{pooled['n_test']:>6}{_fmt(pooled['model']['accuracy'], 8)}{cells}")
-    m = pooled["model"]
-    lines.append(
-        f"model: balanced accuracy {m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
-        f"log loss {_fmt(m.get('log_loss'), 0).strip()}"
-    )
-    t = pooled["tests"]
-    lines.append(
-        f"binomial test vs 1/3: p = {_pvalue(t['binomial_vs_chance']['p_value'])}; "
-        f"vs majority rate: p = {_pvalue((t.get('binomial_vs_majority') or {}).get('p_value'))}"
-    )
-    lines.append(
-        "McNemar vs " + ", ".join(f"{n}: p = {_pvalue(v['p_value'])}" for n, v in t["mcnemar"].items())
-    )
-    pt = t["pesaran_timmermann"]
-    lines.append(
-        f"Pesaran-Timmermann: Up vs not Up p = {_pvalue(pt['up']['p_value'])}, "
-        f"Down vs not Down p = {_pvalue(pt['down']['p_value'])}"
-    )
-    ci = t["bootstrap_ci"]
-    lines.append(
-        f"accuracy {ci['mean']:.3f}, stationary block-bootstrap {ci['level']:.0%} interval [{ci['low']:.3f}, {ci['high']:.3f}]"
-    )
-    lines.append(
-        f"trained {report['timing']['epochs_run']} epochs in {report['timing']['train_seconds']:.1f} s on {report['timing']['device']}"
-    )
-    return "\n".join(lines)
+    return load_experiment(args.experiment, overrides={"data.source": args.data} if args.data else None)
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from vixray.console import format_cv
     from vixray.crossval import cross_validate
+    from vixray.data import load_for
     from vixray.dataset import development_dataset, resolve_eras
     from vixray.store import write_json
 
-    experiment, prices = load_for_experiment(args.experiment, args.data)
+    experiment = _load_experiment(args)
+    prices = load_for(experiment.data)
     eras = resolve_eras(prices.frame["date"], experiment.eras)
     dataset = development_dataset(prices.frame, experiment, eras)
     log.info(
@@ -208,7 +142,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     )
     bar = tqdm(total=experiment.train.epochs, unit="epoch", disable=args.no_progress, file=sys.stderr)
 
-    def on_epoch(report) -> None:  # type: ignore[no-untyped-def]
+    def on_epoch(report: EpochReport) -> None:
         bar.update(1)
         bar.set_postfix(val_loss=f"{float(report.val_loss.mean()):.4f}", active=int(report.active.sum()))
 
@@ -218,7 +152,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         bar.close()
     report["data"] = prices.describe()
     report["eras"] = eras.to_dict()
-    print(format_cv_report(report))
+    print(format_cv(report))
     if args.json:
         write_json(Path(args.json), report)
         log.info("wrote %s", args.json)
@@ -228,48 +162,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- tune
 
 
-def format_search_summary(summary) -> str:  # type: ignore[no-untyped-def]
-    c = summary.counts
-    lines = [
-        f"trials: {c.get('finished', 0)} finished, {c.get('pruned', 0)} pruned by ASHA, "
-        f"{c.get('errored', 0)} errored ({summary.seconds:.0f} s)"
-    ]
-    if summary.best is None:
-        lines.append("no trial finished; nothing to report")
-    else:
-        row = summary.best["trial"]
-        params = {k[len("param.") :]: v for k, v in row.items() if k.startswith("param.") and v is not None}
-        lines.append(
-            f"best trial {row['trial_id']}: val_loss {row['val_loss']:.4f}, val_accuracy {row['val_accuracy']:.3f}"
-        )
-        lines.append(
-            "  "
-            + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-        )
-        majority = {r["fold"]: r for r in summary.baselines.get("majority", [])}
-        persistence = {r["fold"]: r for r in summary.baselines.get("persistence", [])}
-        lines.append(
-            f"  {'fold':<8}{'n':>6}{'best':>8}{'majority':>10}{'persistence':>13}   (test accuracy, same rows)"
-        )
-        for f in summary.best["folds"]:
-            k = f["fold"]
-            lines.append(
-                f"  {k:<8}{f['n_test']:>6}{_fmt(f['accuracy'], 8)}{_fmt(majority.get(k, {}).get('accuracy'), 10)}"
-                f"{_fmt(persistence.get(k, {}).get('accuracy'), 13)}"
-            )
-        lines.append(
-            f"  {'pooled':<14}{_fmt(row['test_accuracy'], 8)}{_fmt(majority.get(-1, {}).get('accuracy'), 10)}"
-            f"{_fmt(persistence.get(-1, {}).get('accuracy'), 13)}   (random: 0.333)"
-        )
-    lines.append(f"run directory: {summary.run.path}")
-    lines.append(f"optuna study:  optuna-dashboard {summary.run.optuna_url}")
-    lines.append("next: python -m vixray.evaluate --best")
-    return "\n".join(lines)
-
-
 def cmd_tune(args: argparse.Namespace) -> int:
     from vixray import store
-    from vixray.tune import resume_search, run_search
+    from vixray.console import format_search
+    from vixray.data import load_for
+    from vixray.search import resume_search, run_search
 
     results = Path(args.results).resolve()
     if args.resume:
@@ -279,31 +176,105 @@ def cmd_tune(args: argparse.Namespace) -> int:
             run, address=args.address, data=args.data, allow_data_change=args.allow_data_change
         )
     else:
-        experiment, prices = load_for_experiment(args.experiment, args.data)
+        experiment = _load_experiment(args)
         if experiment.search is None:
             raise ValueError(
-                f"{args.experiment}: no 'search' section; use experiments/quick.yaml, dev.yaml or prod.yaml"
+                f"{args.experiment}: no 'search' section; use an experiment of experiments/search/ "
+                "(quick.yaml, dev.yaml or prod.yaml)"
             )
+        prices = load_for(experiment.data)
         for note in prices.notes:
             log.warning("data: %s", note)
         summary = run_search(experiment, prices=prices, results_dir=results, address=args.address)
-    print(format_search_summary(summary))
+    print(format_search(summary))
     return EXIT_OK
 
 
-# ---------------------------------------------------------------------------------------------------- evaluate, dashboard
+# ---------------------------------------------------------------------------------------------------- evaluate
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from vixray.evaluate import add_arguments
+    from vixray.crossval import DEFAULT_N_BOOT
+    from vixray.holdout import DEFAULT_SEEDS, DEFAULT_TOP
 
-    add_arguments(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--best",
+        action="store_true",
+        help="the run's best finished trials by its search metric, --top of them (the default)",
+    )
+    which.add_argument(
+        "--trial",
+        nargs="+",
+        metavar="TRIAL_ID",
+        default=[],
+        help="these finished trials instead, ranked in the order given",
+    )
+    parser.add_argument("--results", default="results", help="results folder (default ./results)")
+    parser.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
+    parser.add_argument("--run", default="latest", metavar="RUN", help="run id, or 'latest' (default)")
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=DEFAULT_TOP,
+        metavar="K",
+        help=f"with --best: the K best (default {DEFAULT_TOP})",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        metavar="N",
+        help=f"seeds per config (default {DEFAULT_SEEDS})",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        metavar="N",
+        help="holdout test block in days (default: the split's test_size)",
+    )
+    parser.add_argument("--data", metavar="SOURCE", help="data source (default: the one the run searched)")
+    parser.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="evaluate even if the data differs from the searched data",
+    )
+    parser.add_argument("--device", help="train on auto | cpu | cuda | cuda:N (default: the experiment's)")
+    parser.add_argument(
+        "--n-boot",
+        type=int,
+        default=DEFAULT_N_BOOT,
+        metavar="N",
+        help=f"bootstrap replications for the interval and SPA (default {DEFAULT_N_BOOT})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vixray.evaluate import run_from_args
+    """Evaluate and print the summary, ending in the verdict and the report's path."""
+    from vixray import store
+    from vixray.console import format_holdout
+    from vixray.holdout import evaluate_run
 
-    return run_from_args(args)
+    run = store.load_run(Path(args.results), args.run, experiment=args.experiment)
+    evaluation = evaluate_run(
+        run,
+        top=args.top,
+        trial_ids=args.trial,
+        seeds=args.seeds,
+        block_size=args.block_size,
+        data=args.data,
+        allow_data_change=args.allow_data_change,
+        device=args.device,
+        n_boot=args.n_boot,
+        progress=not args.no_progress,
+    )
+    print(format_holdout(evaluation.report))
+    print(f"report: {evaluation.path / store.REPORT_HTML}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- dashboard
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -316,12 +287,16 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vixray",
         description="Predict next-day VIX direction (Down/Neutral/Up): data, features, cross-validation, search.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_verbose(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="show per-ticker coverage, the common range and the label class mix")
@@ -343,16 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("cv", help="train one configuration over every development fold, beside the baselines")
-    p.add_argument("--experiment", required=True, help="experiments/NAME.yaml")
+    p.add_argument("--experiment", required=True, help="experiments/presets/NAME.yaml (or any experiment)")
     _add_data_args(p, default=None)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("tune", help="hyperparameter search on Ray Tune + Optuna + ASHA")
-    p.add_argument(
-        "--experiment", default="experiments/quick.yaml", help="experiments/NAME.yaml with a search section"
-    )
+    p.add_argument("--experiment", default=DEFAULT_SEARCH, help="an experiment with a search section")
     _add_data_args(p, default=None)
     p.add_argument("--results", default="results", help="results folder (default ./results)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
@@ -372,23 +345,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """The one logging set-up and the exit codes, for every command."""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
         stream=sys.stderr,
     )
     try:
-        return int(args.func(args))
+        return int(command(args))
     except (ValueError, FileNotFoundError) as err:
         log.error("error: %s", err)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _run(args.func, args)
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vixray.evaluate``: the ``evaluate`` subcommand under its own name."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vixray.evaluate",
+        description="Walk-forward evaluation of a search's best configs on the holdout era it never saw.",
+    )
+    _add_verbose(parser)
+    add_evaluate_arguments(parser)
+    return _run(cmd_evaluate, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
+    from vixray.entry import ensure_dependencies
+
+    ensure_dependencies("vixray.cli")
     sys.exit(main())

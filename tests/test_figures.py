@@ -1,4 +1,5 @@
-"""The explorer's figure functions on small hand-made tables: values, lines and traces checked by hand."""
+"""The figure functions (vixray.figures, shared with report.html, and the explorer's dashboards.figures) on small
+hand-made tables: values, lines and traces checked by hand."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 
 from dashboards import figures
+from vixray import figures as shared
 
 
 def _chance_shapes(fig: go.Figure) -> list:
@@ -52,8 +54,8 @@ def _accuracy_figures() -> dict[str, go.Figure]:
     return {
         "best_vs_baselines": figures.best_vs_baselines([{"label": "a/1", "model": 0.4, "majority": 0.38}]),
         "fold_accuracy": figures.fold_accuracy(folds, _baselines()),
-        "block_accuracy": figures.block_accuracy(blocks),
-        "rolling_accuracy": figures.rolling_accuracy(_predictions(), window=2),
+        "block_accuracy": shared.block_accuracy(blocks),
+        "rolling_accuracy": shared.rolling_accuracy(_predictions(), window=2),
     }
 
 
@@ -279,7 +281,7 @@ def test_block_accuracy_shows_the_model_and_every_baseline_per_block():
             "baselines": {"majority": {"accuracy": 0.41}, "har": {"accuracy": 0.35}},
         },
     ]
-    fig = figures.block_accuracy(blocks)
+    fig = shared.block_accuracy(blocks)
     assert [t.name for t in fig.data] == ["model", "majority", "har"]
     assert list(_trace(fig, "model").y) == [0.42, 0.38]
     assert list(_trace(fig, "har").y) == [0.3, 0.35]
@@ -287,15 +289,15 @@ def test_block_accuracy_shows_the_model_and_every_baseline_per_block():
 
 
 def test_confusion_heatmap_and_its_shape_check():
-    fig = figures.confusion_heatmap([[5, 1, 0], [2, 6, 1], [0, 1, 4]])
+    fig = shared.confusion_heatmap([[5, 1, 0], [2, 6, 1], [0, 1, 4]])
     assert [list(row) for row in fig.data[0].z] == [[5, 1, 0], [2, 6, 1], [0, 1, 4]]
     assert list(fig.data[0].y) == ["true Down", "true Neutral", "true Up"]
     with pytest.raises(ValueError, match=r"confusion has shape \(2, 2\)"):
-        figures.confusion_heatmap([[1, 0], [0, 1]])
+        shared.confusion_heatmap([[1, 0], [0, 1]])
 
 
 def test_prediction_timeline_splits_right_and_wrong_days():
-    fig = figures.prediction_timeline(_predictions())
+    fig = shared.prediction_timeline(_predictions())
     assert list(_trace(fig, "VIX close").y) == [12.0, 13.0, 15.0, 14.0, 16.0]
     assert list(_trace(fig, "correct").y) == [12.0, 15.0, 14.0]
     assert list(_trace(fig, "wrong").y) == [13.0, 16.0]
@@ -304,33 +306,33 @@ def test_prediction_timeline_splits_right_and_wrong_days():
 
 def test_rolling_hit_rate_by_hand():
     correct = [True, False, True, True, False]
-    assert figures.rolling_hit_rate(correct, window=1) == [1.0, 0.0, 1.0, 1.0, 0.0]
-    assert figures.rolling_hit_rate(correct, window=2) == [None, 0.5, 0.5, 1.0, 0.5]
-    got = figures.rolling_hit_rate(correct, window=3)
+    assert shared.rolling_hit_rate(correct, window=1) == [1.0, 0.0, 1.0, 1.0, 0.0]
+    assert shared.rolling_hit_rate(correct, window=2) == [None, 0.5, 0.5, 1.0, 0.5]
+    got = shared.rolling_hit_rate(correct, window=3)
     assert got[:2] == [None, None] and got[2:] == pytest.approx([2 / 3, 2 / 3, 2 / 3])
-    assert figures.rolling_hit_rate(correct, window=6) == [None] * 5
+    assert shared.rolling_hit_rate(correct, window=6) == [None] * 5
 
 
 @pytest.mark.parametrize("window", [0, -3, 2.5, True])
 def test_rolling_hit_rate_rejects_a_bad_window(window):
     with pytest.raises(ValueError, match="window = "):
-        figures.rolling_hit_rate([True], window=window)
+        shared.rolling_hit_rate([True], window=window)
 
 
 def test_rolling_accuracy_of_model_and_baseline_by_hand():
-    fig = figures.rolling_accuracy(_predictions(), window=2, baseline="persistence")
+    fig = shared.rolling_accuracy(_predictions(), window=2, baseline="persistence")
     assert list(_trace(fig, "model").y) == [None, 0.5, 0.5, 1.0, 0.5]
     assert list(_trace(fig, "persistence").y) == [None, 0.5, 0.5, 0.5, 1.0]
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['pred_har'\]"):
-        figures.rolling_accuracy(_predictions(), window=2, baseline="har")
+        shared.rolling_accuracy(_predictions(), window=2, baseline="har")
 
 
 def test_rolling_accuracy_shorter_than_the_window_says_so():
-    fig = figures.rolling_accuracy(_predictions(), window=60)
+    fig = shared.rolling_accuracy(_predictions(), window=60)
     assert all(v is None for v in _trace(fig, "model").y)
     assert any("fewer than 60 days" in a.text for a in fig.layout.annotations)
 
 
 def test_missing_values_travel_as_json_null_not_nan():
-    text = figures.rolling_accuracy(_predictions(), window=3).to_json()
+    text = shared.rolling_accuracy(_predictions(), window=3).to_json()
     assert "NaN" not in text and "null" in text

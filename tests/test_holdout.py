@@ -13,44 +13,41 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy.stats import binomtest
+from specs import tiny_experiment
 
-from vixray import evaluate, store
+from vixray import store
 from vixray.config import experiment_from_dict
 from vixray.crossval import prepare_folds
 from vixray.data import load_prices
 from vixray.dataset import development_dataset, holdout_dataset, resolve_eras
+from vixray.evaluate import main as evaluate_main
+from vixray.holdout import evaluate_run
+from vixray.holdout.blocks import check_holdout_folds, holdout_experiment, holdout_table
+from vixray.holdout.run import write_evaluation
+from vixray.holdout.select import searched_experiment, select_configs
+from vixray.holdout.stats import verdict
 from vixray.metrics import block_bootstrap_ci, mcnemar_test, pesaran_timmermann, spa_test
 
 N_BOOT = 200
 BLOCK = 90
 MAX_EPOCHS = 2
 
-TINY = {
-    "name": "tiny",
-    "data": {"source": "synthetic:7"},
-    "eras": {"holdout": "last 25%"},
-    "split": {"n_splits": 2, "train_size": 200, "test_size": BLOCK, "gap": 1, "val_fraction": 0.2},
-    "model": {
-        "seq_len": 3,
-        "hidden_size": 4,
-        "num_layers": 1,
-        "dropout": 0.0,
-        "head": [],
-        "head_dropout": [],
+TINY = tiny_experiment(
+    source="synthetic:7",
+    max_epochs=MAX_EPOCHS,
+    metric="val_loss",
+    space={
+        "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
+        "model.head_layers": {"type": "int", "low": 0, "high": 1},
+        "model.head_width": {"type": "categorical", "choices": [4], "when": {"model.head_layers": [1]}},
+        "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
     },
-    # epochs differ from the search's max_epochs, so the test sees which one the evaluation trains with
-    "train": {"epochs": 7, "batch_size": 32, "patience": None, "seed": 0, "device": "cpu"},
-    "search": {
-        "metric": "val_loss",
-        "scheduler": {"max_epochs": MAX_EPOCHS, "grace_period": 1},
-        "space": {
-            "model.hidden_size": {"type": "categorical", "choices": [4, 8]},
-            "model.head_layers": {"type": "int", "low": 0, "high": 1},
-            "model.head_width": {"type": "categorical", "choices": [4], "when": {"model.head_layers": [1]}},
-            "train.lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
-        },
-    },
-}
+)
+TINY["eras"] = {"holdout": "last 25%"}
+TINY["split"]["test_size"] = BLOCK
+TINY["model"].update(head=[], head_dropout=[])
+# epochs differ from the search's max_epochs, so the test sees which one the evaluation trains with
+TINY["train"].update(epochs=7, device="cpu")
 
 # "c" has the lowest val_loss but was pruned by ASHA; "d" is the worst finished trial.
 TRIALS = pl.DataFrame(
@@ -109,9 +106,9 @@ def manifest(experiment, prices):
 def evaluated(tmp_path_factory, manifest):
     root = tmp_path_factory.mktemp("results")
     run = make_run(root, manifest)
-    result = evaluate.evaluate_run(run, top=2, seeds=2, n_boot=N_BOOT)
-    report = json.loads((result.path / evaluate.REPORT_JSON).read_text())
-    predictions = pl.read_parquet(result.path / evaluate.PREDICTIONS)
+    result = evaluate_run(run, top=2, seeds=2, n_boot=N_BOOT)
+    report = json.loads((result.path / store.REPORT_JSON).read_text())
+    predictions = pl.read_parquet(result.path / store.PREDICTIONS)
     return root, run, result, report, predictions
 
 
@@ -129,8 +126,8 @@ def holdout(experiment, prices):
 
 def test_the_best_finished_trials_are_chosen_with_the_search_epochs(tmp_path, manifest):
     run = make_run(tmp_path, manifest)
-    experiment = evaluate.searched_experiment(run, run.manifest())
-    first, second = evaluate.select_configs(run, experiment, top=2)
+    experiment = searched_experiment(run, run.manifest())
+    first, second = select_configs(run, experiment, top=2)
     # the pruned trial "c" has the lowest val_loss but stopped early; "d" is third
     assert [first.trial_id, second.trial_id] == ["a", "b"] and (first.rank, second.rank) == (1, 2)
     assert first.params == {"model.hidden_size": 4, "model.head_layers": 0, "train.lr": 0.01}
@@ -139,7 +136,21 @@ def test_the_best_finished_trials_are_chosen_with_the_search_epochs(tmp_path, ma
     assert first.experiment.train.lr == 0.01 and second.experiment.train.lr == 0.003
     assert first.experiment.train.epochs == MAX_EPOCHS
     assert first.metric == "val_loss" and first.metric_value == 0.9
-    assert [c.trial_id for c in evaluate.select_configs(run, experiment, top=5)] == ["a", "b", "d"]
+    assert [c.trial_id for c in select_configs(run, experiment, top=5)] == ["a", "b", "d"]
+
+
+def test_named_trials_are_chosen_in_the_order_given(tmp_path, manifest):
+    run = make_run(tmp_path, manifest)
+    experiment = searched_experiment(run, run.manifest())
+    chosen = select_configs(run, experiment, top=1, trial_ids=["d", "a", "d"])
+    assert [(c.rank, c.trial_id) for c in chosen] == [(1, "d"), (2, "a")]
+    assert chosen[0].experiment.model.hidden_size == 8 and chosen[0].metric_value == 1.1
+    with pytest.raises(ValueError, match=r"--trial 'c' is pruned: only a finished trial .* or use --best"):
+        select_configs(run, experiment, top=1, trial_ids=["c"])
+    with pytest.raises(
+        ValueError, match=r"--trial 'zz' is not a trial of run tiny/.* \(4 trials, e.g. a, b, c, d\)"
+    ):
+        select_configs(run, experiment, top=1, trial_ids=["zz"])
 
 
 # ------------------------------------------------------------------------------------------------ holdout blocks
@@ -147,7 +158,7 @@ def test_the_best_finished_trials_are_chosen_with_the_search_epochs(tmp_path, ma
 
 def test_blocks_tile_the_end_of_the_holdout_and_train_only_on_the_past(experiment, prices, holdout):
     eras, dataset, first, n_blocks, rows = holdout
-    table = evaluate.holdout_table(prices, experiment, eras)
+    table = holdout_table(prices, experiment, eras)
     assert len(table.folds) == n_blocks == 4
     tests = np.concatenate([te for _, te in table.folds])
     assert np.array_equal(tests, rows) and tests.min() >= first
@@ -161,10 +172,10 @@ def test_blocks_tile_the_end_of_the_holdout_and_train_only_on_the_past(experimen
 
 def test_block_size_larger_than_the_holdout_names_both_numbers(experiment):
     with pytest.raises(ValueError, match=r"holds 50 labelled rows, fewer than one test block of 90 rows"):
-        evaluate.holdout_experiment(experiment, n_holdout_rows=50)
+        holdout_experiment(experiment, n_holdout_rows=50)
     with pytest.raises(ValueError, match=r"block of 60 rows \(--block-size\)"):
-        evaluate.holdout_experiment(experiment, n_holdout_rows=50, block_size=60)
-    blocks = evaluate.holdout_experiment(experiment, n_holdout_rows=374, block_size=100)
+        holdout_experiment(experiment, n_holdout_rows=50, block_size=60)
+    blocks = holdout_experiment(experiment, n_holdout_rows=374, block_size=100)
     assert (blocks.split.n_splits, blocks.split.test_size, blocks.split.step) == (3, 100, None)
 
 
@@ -175,7 +186,7 @@ def test_a_training_window_longer_than_the_history_is_an_error(experiment, price
         ValueError,
         match=r"cannot hold 4 holdout block\(s\) of 90 rows behind a training window of .* = 1200 rows",
     ):
-        evaluate.holdout_table(prices, long, eras)
+        holdout_table(prices, long, eras)
 
 
 def test_leaky_or_misplaced_blocks_are_rejected(holdout):
@@ -183,11 +194,11 @@ def test_leaky_or_misplaced_blocks_are_rejected(holdout):
     test = np.arange(first + 10, first + 20)
     touching = (np.arange(first - 50, first + 10), test)  # the last training label is the block's first day
     with pytest.raises(ValueError, match="a training label ends on .* not before the block's first day"):
-        evaluate.check_holdout_folds(dataset, [touching], first_holdout=first)
+        check_holdout_folds(dataset, [touching], first_holdout=first)
     early = (np.arange(0, 100), np.arange(first - 5, first + 5))
     with pytest.raises(ValueError, match="before the holdout era's first row"):
-        evaluate.check_holdout_folds(dataset, [early], first_holdout=first)
-    evaluate.check_holdout_folds(dataset, [(np.arange(first - 50, first + 9), test)], first_holdout=first)
+        check_holdout_folds(dataset, [early], first_holdout=first)
+    check_holdout_folds(dataset, [(np.arange(first - 50, first + 9), test)], first_holdout=first)
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -196,7 +207,7 @@ def test_leaky_or_misplaced_blocks_are_rejected(holdout):
 def test_report_files_and_fields(evaluated):
     _, run, result, report, predictions = evaluated
     assert sorted(p.name for p in result.path.iterdir()) == sorted(
-        [evaluate.REPORT_JSON, evaluate.PREDICTIONS, evaluate.REPORT_HTML]
+        [store.REPORT_JSON, store.PREDICTIONS, store.REPORT_HTML]
     )
     assert result.path.parent == run.path / store.EVALUATION_DIR and run.evaluations() == [result.path]
     assert report["eval_id"] == result.path.name and report["run_id"] == run.run_id
@@ -241,7 +252,7 @@ def test_report_files_and_fields(evaluated):
     }
     assert report["pooled"]["baselines"]["persistence"]["log_loss"] is None
 
-    page = (result.path / evaluate.REPORT_HTML).read_text()
+    page = (result.path / store.REPORT_HTML).read_text()
     assert "<script src=" not in page and "Plotly.newPlot" in page  # plotly.js inline: opens offline
     for div in ("fig-by-block", "fig-confusion", "fig-timeline", "fig-rolling"):
         assert f'id="{div}"' in page
@@ -332,10 +343,10 @@ def test_spa_matches_the_library_on_the_saved_losses(evaluated):
     expected = spa_test(models, bench, n_boot=N_BOOT, seed=0)
     assert spa["n_models"] == 2 and spa["models"] == ["a", "b"] and spa["n_days"] == len(y)
     assert spa["p_values"] == pytest.approx(expected["p_values"])
-    for value in spa["p_values"].values():
-        assert 0.0 <= value <= 1.0
-    if spa["log_loss"] is not None:
-        assert all(0.0 <= v <= 1.0 for v in spa["log_loss"]["p_values"].values())
+    assert all(0.0 <= value <= 1.0 for value in spa["p_values"].values())
+    # the log-loss SPA runs exactly when the benchmark gives probabilities (persistence alone gives none)
+    assert (spa["log_loss"] is None) == (spa["benchmark"] == "persistence")
+    assert all(0.0 <= v <= 1.0 for v in (spa["log_loss"] or {"p_values": {}})["p_values"].values())
 
 
 def test_the_verdict_follows_the_rule(evaluated):
@@ -359,7 +370,7 @@ def test_the_verdict_follows_the_rule(evaluated):
     [(0.45, 0.01, 0.02, True), (0.45, 0.01, 0.2, False), (0.45, 0.2, 0.01, False), (0.40, 0.01, 0.01, False)],
 )
 def test_verdict_needs_accuracy_mcnemar_and_spa(accuracy, mcnemar_p, spa_p, beats):
-    got, sentence = evaluate.verdict(
+    got, sentence = verdict(
         accuracy=accuracy,
         n_days=500,
         strongest="persistence",
@@ -390,7 +401,7 @@ def test_a_search_that_touched_the_holdout_is_refused(tmp_path, manifest, where)
         match = r"touched the holdout era, which starts on .*: its development era ends on"
     run = make_run(tmp_path, bad)
     with pytest.raises(ValueError, match=match):
-        evaluate.evaluate_run(run, top=1, seeds=1, n_boot=N_BOOT)
+        evaluate_run(run, top=1, seeds=1, n_boot=N_BOOT)
     assert evaluation_dirs(run) == []
 
 
@@ -399,11 +410,9 @@ def test_changed_data_is_refused_unless_allowed(tmp_path, manifest):
     with pytest.raises(
         ValueError, match=r"synthetic:8 .* differs from the data run tiny/.* --allow-data-change"
     ):
-        evaluate.evaluate_run(run, top=1, seeds=1, data="synthetic:8", n_boot=N_BOOT)
+        evaluate_run(run, top=1, seeds=1, data="synthetic:8", n_boot=N_BOOT)
     assert evaluation_dirs(run) == []
-    result = evaluate.evaluate_run(
-        run, top=1, seeds=1, data="synthetic:8", allow_data_change=True, n_boot=N_BOOT
-    )
+    result = evaluate_run(run, top=1, seeds=1, data="synthetic:8", allow_data_change=True, n_boot=N_BOOT)
     assert result.report["data"]["source"] == "synthetic:8" and result.report["data"]["changed"] is True
     assert result.report["data"]["searched_fingerprint"] == manifest["data"]["fingerprint"]
     assert evaluation_dirs(run) == [result.path]
@@ -422,7 +431,7 @@ def test_changed_data_is_refused_unless_allowed(tmp_path, manifest):
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, manifest, kwargs, match):
     run = make_run(tmp_path, manifest)
     with pytest.raises(ValueError, match=match):
-        evaluate.evaluate_run(run, **{"top": 1, "seeds": 1, "n_boot": N_BOOT, **kwargs})
+        evaluate_run(run, **{"top": 1, "seeds": 1, "n_boot": N_BOOT, **kwargs})
     assert evaluation_dirs(run) == []
 
 
@@ -434,8 +443,8 @@ def test_a_failure_while_writing_leaves_no_folder_behind(evaluated):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        evaluate.write_evaluation(run, copy.deepcopy(report), predictions, render=broken)
-    assert evaluation_dirs(run) == before and (result.path / evaluate.REPORT_JSON).is_file()
+        write_evaluation(run, copy.deepcopy(report), predictions, render=broken)
+    assert evaluation_dirs(run) == before and (result.path / store.REPORT_JSON).is_file()
 
 
 # ------------------------------------------------------------------------------------------------ command line
@@ -450,17 +459,17 @@ def _one_error(caplog) -> str:
 
 
 def test_main_with_no_runs_says_to_tune_first(tmp_path, caplog):
-    assert evaluate.main(["--results", str(tmp_path / "results"), "--best"]) == 2
+    assert evaluate_main(["--results", str(tmp_path / "results"), "--best"]) == 2
     assert "run `make tune` first" in _one_error(caplog)
     assert not (tmp_path / "results").exists()
 
 
 def test_main_names_what_exists_for_an_unknown_run_or_experiment(tmp_path, manifest, caplog):
     run = make_run(tmp_path, manifest)
-    assert evaluate.main(["--results", str(tmp_path), "--run", "20990101-000000-abcd"]) == 2
+    assert evaluate_main(["--results", str(tmp_path), "--run", "20990101-000000-abcd"]) == 2
     assert f"tiny/{run.run_id}" in _one_error(caplog)
     caplog.clear()
-    assert evaluate.main(["--results", str(tmp_path), "--experiment", "other"]) == 2
+    assert evaluate_main(["--results", str(tmp_path), "--experiment", "other"]) == 2
     assert "experiments with runs: ['tiny']" in _one_error(caplog)
     assert evaluation_dirs(run) == []
 
@@ -468,7 +477,7 @@ def test_main_names_what_exists_for_an_unknown_run_or_experiment(tmp_path, manif
 def test_main_on_a_run_without_a_finished_trial(tmp_path, manifest, caplog):
     pruned = TRIALS.with_columns(pl.lit("pruned").alias("status"))
     run = make_run(tmp_path, manifest, trials=pruned)
-    assert evaluate.main(["--results", str(tmp_path), "--no-progress"]) == 2
+    assert evaluate_main(["--results", str(tmp_path), "--no-progress"]) == 2
     assert f"run tiny/{run.run_id} has no finished trial" in _one_error(caplog)
     assert evaluation_dirs(run) == []
 
@@ -477,17 +486,17 @@ def test_main_adds_an_evaluation_and_never_overwrites_one(evaluated, capsys):
     root, run, first, _, _ = evaluated
     snapshot = {p.name: p.read_bytes() for p in first.path.iterdir()}
     args = ["--results", str(root), "--best", "--top", "1", "--seeds", "1", "--block-size", "120"]
-    assert evaluate.main([*args, "--n-boot", "50", "--no-progress"]) == 0
+    assert evaluate_main([*args, "--n-boot", "50", "--no-progress"]) == 0
     dirs = evaluation_dirs(run)
     assert len(dirs) == 2 and first.path in dirs
     assert {p.name: p.read_bytes() for p in first.path.iterdir()} == snapshot
     (second,) = [d for d in dirs if d != first.path]
-    report = json.loads((second / evaluate.REPORT_JSON).read_text())
+    report = json.loads((second / store.REPORT_JSON).read_text())
     assert report["holdout"]["block_size"] == 120 and report["holdout"]["n_blocks"] == 3
     assert report["spa"]["n_models"] == 1 and [c["seeds"] for c in report["configs"]] == [[0]]
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2] == report["verdict"]
-    assert lines[-1] == f"report: {second / evaluate.REPORT_HTML}"
+    assert lines[-1] == f"report: {second / store.REPORT_HTML}"
 
 
 def test_the_vixray_evaluate_subcommand_takes_the_same_arguments():
@@ -497,7 +506,16 @@ def test_the_vixray_evaluate_subcommand_takes_the_same_arguments():
         ["evaluate", "--best", "--top", "2", "--seeds", "4", "--block-size", "60"]
     )
     assert (args.top, args.seeds, args.block_size, args.run, args.results) == (2, 4, 60, "latest", "results")
-    assert args.func.__name__ == "cmd_evaluate"
+    assert args.func.__name__ == "cmd_evaluate" and args.trial == []
+    args = build_parser().parse_args(["evaluate", "--trial", "a", "b"])
+    assert args.trial == ["a", "b"] and not args.best
+
+
+def test_best_and_trial_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--best", "--trial", "a"])
+    assert exit_info.value.code == 2
+    assert "argument --trial: not allowed with argument --best" in capsys.readouterr().err
 
 
 def test_importing_the_module_does_not_import_torch():

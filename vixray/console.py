@@ -1,0 +1,137 @@
+"""The console tables of ``vixray cv``, ``vixray tune`` and the holdout evaluation: plain text from their reports.
+
+Kept apart from the commands so the library's reports stay data (JSON-able dicts) and every table reads the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vixray import store
+from vixray.holdout.stats import pvalue_text
+
+if TYPE_CHECKING:  # the search summary's type; importing it for real would import Ray
+    from vixray.search import SearchSummary
+
+
+def _fmt(value: object, width: int = 7) -> str:
+    if value is None:
+        return f"{'-':>{width}}"
+    if isinstance(value, float):
+        return f"{value:>{width}.3f}"
+    return f"{value!s:>{width}}"
+
+
+def _test_lines(tests: dict[str, Any]) -> list[str]:
+    """The pooled tests of :func:`vixray.crossval.significance`, as the cv table and the holdout summary print them."""
+    pt, ci = tests["pesaran_timmermann"], tests["bootstrap_ci"]
+    majority = (tests.get("binomial_vs_majority") or {}).get("p_value")
+    return [
+        f"binomial test vs chance: p = {pvalue_text(tests['binomial_vs_chance']['p_value'])}; "
+        f"vs majority rate: p = {pvalue_text(majority)}",
+        "McNemar vs "
+        + ", ".join(f"{n}: p = {pvalue_text(v['p_value'])}" for n, v in tests["mcnemar"].items()),
+        f"Pesaran-Timmermann: Up vs not Up p = {pvalue_text(pt['up']['p_value'])}, "
+        f"Down vs not Down p = {pvalue_text(pt['down']['p_value'])}",
+        f"accuracy {ci['mean']:.3f}, stationary block-bootstrap {ci['level']:.0%} interval "
+        f"[{ci['low']:.3f}, {ci['high']:.3f}]",
+    ]
+
+
+def format_cv(report: dict[str, Any]) -> str:
+    """The console table of ``vixray cv``: accuracy per fold and pooled, model beside every baseline, p-values."""
+    names = list(report["pooled"]["baselines"])
+    head = f"{'fold':<6}{'test period':<25}{'n':>6}{'model':>8}" + "".join(f"{n[:11]:>12}" for n in names)
+    lines = [f"accuracy on the development era's test blocks (experiment {report['experiment']})", head]
+    for fold in report["folds"]:
+        period = f"{fold['test_start']}..{fold['test_end']}"
+        cells = "".join(f"{_fmt(fold['baselines'][n]['accuracy'], 12)}" for n in names)
+        lines.append(
+            f"{fold['fold']:<6}{period:<25}{fold['n_test']:>6}{_fmt(fold['model']['accuracy'], 8)}{cells}"
+        )
+    pooled = report["pooled"]
+    cells = "".join(f"{_fmt(pooled['baselines'][n]['accuracy'], 12)}" for n in names)
+    lines.append(f"{'pooled':<31}{pooled['n_test']:>6}{_fmt(pooled['model']['accuracy'], 8)}{cells}")
+    m = pooled["model"]
+    lines.append(
+        f"model: balanced accuracy {m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
+        f"log loss {_fmt(m.get('log_loss'), 0).strip()}"
+    )
+    lines += _test_lines(pooled["tests"])
+    lines.append(
+        f"trained {report['timing']['epochs_run']} epochs in {report['timing']['train_seconds']:.1f} s on {report['timing']['device']}"
+    )
+    return "\n".join(lines)
+
+
+def format_search(summary: SearchSummary) -> str:
+    c = summary.counts
+    lines = [
+        f"trials: {c.get('finished', 0)} finished, {c.get('pruned', 0)} pruned by ASHA, "
+        f"{c.get('errored', 0)} errored ({summary.seconds:.0f} s)"
+    ]
+    if summary.best is None:
+        lines.append("no trial finished; nothing to report")
+    else:
+        row = summary.best["trial"]
+        params = store.trial_params(row)
+        lines.append(
+            f"best trial {row['trial_id']}: val_loss {row['val_loss']:.4f}, val_accuracy {row['val_accuracy']:.3f}"
+        )
+        lines.append(
+            "  "
+            + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        )
+        majority = {r["fold"]: r for r in summary.baselines.get("majority", [])}
+        persistence = {r["fold"]: r for r in summary.baselines.get("persistence", [])}
+        lines.append(
+            f"  {'fold':<8}{'n':>6}{'best':>8}{'majority':>10}{'persistence':>13}   (test accuracy, same rows)"
+        )
+        for f in summary.best["folds"]:
+            k = f["fold"]
+            lines.append(
+                f"  {k:<8}{f['n_test']:>6}{_fmt(f['accuracy'], 8)}{_fmt(majority.get(k, {}).get('accuracy'), 10)}"
+                f"{_fmt(persistence.get(k, {}).get('accuracy'), 13)}"
+            )
+        lines.append(
+            f"  {'pooled':<14}{_fmt(row['test_accuracy'], 8)}{_fmt(majority.get(-1, {}).get('accuracy'), 10)}"
+            f"{_fmt(persistence.get(-1, {}).get('accuracy'), 13)}   (random: 0.333)"
+        )
+    lines.append(f"run directory: {summary.run.path}")
+    lines.append(f"optuna study:  optuna-dashboard {summary.run.optuna_url}")
+    lines.append("next: python -m vixray.evaluate --best")
+    return "\n".join(lines)
+
+
+def format_holdout(report: dict[str, Any]) -> str:
+    """The console summary: accuracy per block beside the strongest baseline, configs, tests, the verdict."""
+    strongest = report["strongest_baseline"]
+    lines = [
+        f"holdout evaluation of {report['experiment']}/{report['run_id']} "
+        f"({report['holdout']['n_test']} days, {report['holdout']['n_blocks']} blocks)",
+        f"{'block':<7}{'test period':<25}{'n':>6}{'model':>9}{strongest[:12]:>13}",
+    ]
+    for b in report["blocks"]:
+        lines.append(
+            f"{b['block']:<7}{b['test_start'] + '..' + b['test_end']:<25}{b['n_test']:>6}"
+            f"{b['model']['accuracy']:>9.3f}{b['baselines'][strongest]['accuracy']:>13.3f}"
+        )
+    pooled = report["pooled"]
+    lines.append(
+        f"{'pooled':<32}{pooled['model']['n']:>6}{pooled['model']['accuracy']:>9.3f}"
+        f"{pooled['baselines'][strongest]['accuracy']:>13.3f}"
+    )
+    lines.append(
+        "baselines (pooled accuracy): "
+        + ", ".join(f"{n} {m['accuracy']:.3f}" for n, m in pooled["baselines"].items())
+    )
+    for c in report["configs"]:
+        sd = c["sd"]["accuracy"]
+        spread = f" ± {sd:.3f}" if sd is not None else ""
+        lines.append(
+            f"config {c['rank']} ({c['trial_id']}): ensemble {c['ensemble']['accuracy']:.3f}, "
+            f"seeds {c['mean']['accuracy']:.3f}{spread}"
+        )
+    lines += _test_lines(report["significance"])
+    lines.append(report["verdict"])
+    return "\n".join(lines)

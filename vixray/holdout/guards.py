@@ -1,0 +1,49 @@
+"""Refusals of the holdout evaluation, all made before anything is trained or written.
+
+A run whose search touched the holdout era cannot give an honest holdout number (its trials were ranked with
+holdout data); a count that is not a positive integer is a typo. The data-changed refusal is
+:func:`vixray.data.check_same_data`, shared with a resumed search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from vixray.dataset import Eras
+
+
+def positive(name: str, value: Any) -> int:
+    """``value`` as an int, or the error naming ``name``: the counts of an evaluation (top, seeds, n_boot...)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} = {value!r}: must be an integer >= 1")
+    return int(value)
+
+
+def check_holdout_untouched(manifest: Mapping[str, Any], eras: Eras, *, run_name: str) -> None:
+    """Refuse a run whose development era or folds reach the holdout era being evaluated."""
+    start = eras.holdout[0]
+    dev_end = ((manifest.get("eras") or {}).get("development") or {}).get("end")
+    if not dev_end:
+        raise ValueError(
+            f"run {run_name}: the manifest records no development era (eras.development.end), so nothing shows "
+            "that the search kept off the holdout era; re-run the search with `vixray tune`"
+        )
+    problems = []
+    if date.fromisoformat(str(dev_end)) >= start:
+        problems.append(f"its development era ends on {dev_end}")
+    for fold in manifest.get("folds") or []:
+        for key in ("train_end", "test_end"):
+            value = fold.get(key)
+            if value and date.fromisoformat(str(value)) >= start:
+                problems.append(f"development fold {fold.get('fold')} has {key} = {value}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(
+            f"run {run_name}: the search touched the holdout era, which starts on {start}: {problems[0]}{more}; "
+            "its trials were ranked with holdout data, so no honest holdout number can come from it; re-run the "
+            f"search with eras.development ending before {start}"
+        )
