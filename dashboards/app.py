@@ -1,7 +1,8 @@
 """The vixray results explorer: a Dash app over a results folder (``vixray dashboard`` / ``make dashboard``).
 
-It reads the store only, through :mod:`vixray.store`, and imports neither Ray nor torch. Besides the pages it serves
-each evaluation's self-contained ``report.html`` through one Flask route that accepts plain ids only and never a file
+It reads the store only, through :mod:`vixray.store`, and imports neither Ray, torch nor Optuna. The pages
+(:mod:`dashboards.pages`, one module each) are Dash pages routed by path templates; besides them the app serves each
+evaluation's self-contained ``report.html`` through one Flask route that accepts plain ids only and never a file
 outside the results folder.
 """
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import dash
 import flask
+from dash import Input, State, dcc, html
 
-from dashboards import layout
+from dashboards import links, pages
 from dashboards.callbacks import register_callbacks
+from dashboards.reading import ResultsReader
 from vixray import store
 
 log = logging.getLogger(__name__)
@@ -63,14 +66,14 @@ def _report_file(root: Path, experiment: str, run_id: str, eval_id: str) -> Path
             store.check_id(value, what=what)
     except ValueError:
         return None
-    path = (root / experiment / run_id / store.EVALUATION_DIR / eval_id / "report.html").resolve()
+    path = (root / experiment / run_id / store.EVALUATION_DIR / eval_id / store.REPORT_HTML).resolve()
     if not path.is_relative_to(root) or not path.is_file():  # a symlink may not lead out of the store
         return None
     return path
 
 
 def _add_report_route(server: flask.Flask, root: Path) -> None:
-    @server.route(f"{layout.REPORT_PREFIX}/<experiment>/<run_id>/<eval_id>/report.html")
+    @server.route(links.REPORT_ROUTE)
     def report(experiment: str, run_id: str, eval_id: str) -> flask.Response:
         path = _report_file(root, experiment, run_id, eval_id)
         if path is None:
@@ -89,17 +92,46 @@ def create_app(results_dir: Path) -> dash.Dash:
             "<experiment>/<run-id>/ directories (default: results)"
         )
     server = flask.Flask(__name__)
+    server.extensions[pages.READER] = ResultsReader(root)
     _add_report_route(server, root)
     app = dash.Dash(
         __name__,
         server=server,
         title="vixray results",
+        use_pages=True,
+        pages_folder="",  # the pages register themselves (dashboards.pages.register), nothing is imported by path
+        # the router also runs on the refresh timer, with the shown page's signature (see dashboards.pages)
+        routing_callback_inputs={
+            "tick": Input(links.REFRESH, "n_intervals"),
+            "signature": State(links.SIGNATURE, "data"),
+        },
         suppress_callback_exceptions=True,  # page components come and go with the URL
         index_string=_INDEX,
     )
-    app.layout = layout.shell()
-    register_callbacks(app, layout.ResultsReader(root))
+    pages.register(app)
+    app.layout = shell()
+    register_callbacks(app)
     return app
+
+
+def shell() -> html.Div:
+    """The frame every page is drawn into: the refresh timer, the signature store, navigation, the page."""
+    return html.Div(
+        [
+            dcc.Location(id=links.URL, refresh=False),
+            dcc.Interval(id=links.REFRESH, interval=links.REFRESH_MS),
+            dcc.Store(id=links.SIGNATURE),
+            html.Nav(
+                [
+                    html.Strong("vixray"),
+                    dcc.Link("runs", href=links.OVERVIEW_PATH),
+                    dcc.Link("compare", href=links.COMPARE_PATH),
+                ],
+                className="nav",
+            ),
+            html.Main(dash.page_container),
+        ]
+    )
 
 
 def run(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:

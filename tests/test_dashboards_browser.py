@@ -190,7 +190,7 @@ def test_evaluation_page_shows_the_verdict_and_links_the_report(browser, site):
 
     report = json.loads((site.evaluation / "report.json").read_text())
     browser.open(f"/evaluation/tiny/{site.run.run_id}/{site.evaluation.name}")
-    from dashboards.layout import spa_text
+    from dashboards.pages.evaluation import spa_text
 
     assert browser.texts("#verdict") == [report["verdict"]]
     assert browser.texts("#spa-verdict") == [spa_text(report["spa"])]
