@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build. Override for GPUs: make install TORCH=torch==2.13.0
 TORCH  ?= torch==2.13.0
 
-# make tune EXP=dev DATA=csv:../shared/data ADDRESS=ray://head:10001 RESUME=1 (DATA defaults to the experiment's)
+# make tune EXP=dev DATA=csv:../shared/data ADDRESS=ray://head:10001 RESUME=1 (EXP names experiments/search/EXP.yaml;
+# DATA defaults to the experiment's)
 EXP     ?= quick
 DATA    ?=
 ADDRESS ?=
@@ -26,9 +27,13 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+CODE := vixray dashboards tests benchmarks
+
+# ruff (lint and format) everywhere; mypy over vixray/ and dashboards/ ([tool.mypy] in pyproject.toml)
 lint: install
-	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
-	$(VENV)/bin/ruff format --check vixray dashboards tests benchmarks
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/mypy
 
 # Headless Chromium for the dashboard's browser test (Debian packages; skipped with a reason if it cannot install).
 browser:
@@ -37,8 +42,7 @@ browser:
 	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null ) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
-test: install browser
-	$(VENV)/bin/ruff check vixray dashboards tests benchmarks
+test: install browser lint
 	$(PY) -m pytest -q
 
 test-fast: install
@@ -50,7 +54,7 @@ bench: install
 	$(PY) benchmarks/bench_tune.py
 
 tune: install
-	$(VENV)/bin/vixray tune --experiment experiments/$(EXP).yaml --results $(RESULTS) $(if $(DATA),--data $(DATA)) \
+	$(VENV)/bin/vixray tune --experiment experiments/search/$(EXP).yaml --results $(RESULTS) $(if $(DATA),--data $(DATA)) \
 		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(RESUME),--resume latest)
 
 evaluate: install

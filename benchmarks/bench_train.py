@@ -39,9 +39,10 @@ from torch.utils.data import DataLoader, Dataset
 from vixray.config import LabelConfig, ModelConfig, TrainConfig
 from vixray.data import load_prices
 from vixray.dataset import build_dataset
-from vixray.model import LSTMClassifier
+from vixray.device import resolve_device
+from vixray.models.lstm import LSTMClassifier
 from vixray.split import WalkForwardSplit
-from vixray.train import fit_folds, resolve_device
+from vixray.train import fit_folds
 from vixray.windows import FoldWindows, make_fold_windows
 
 HERE = Path(__file__).resolve()
