@@ -16,11 +16,21 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from vixray import calendar
 from vixray.config import ErasConfig, ExperimentConfig, LabelConfig
 from vixray.features import feature_exprs, har_terms
-from vixray.labels import direction_label, future_log_change, realised_label
+from vixray.labels import direction_label, future_log_change, past_log_change, realised_label
 
-AUX_COLUMNS = ("prev_label", "har_1", "har_5", "har_22", "target_log_change")
+# beside the features and the label: the baselines' inputs (all known at day t but the target, which is the label's)
+AUX_COLUMNS = (
+    "prev_label",
+    "har_1",
+    "har_5",
+    "har_22",
+    "target_log_change",
+    "target_log_return",
+    *calendar.COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -112,11 +122,13 @@ def build_dataset(
     """Features, label and auxiliaries for every day of ``prices`` that has them all, from ``start`` on.
 
     Warm-up rows (rolling windows not yet full) and the last ``labels.horizon`` rows (no future close) are dropped.
+    The calendar columns (:mod:`vixray.calendar`) come from the exchange's published calendar, not from other rows.
     """
     features = feature_exprs(feature_set, tickers=tickers)
     names = tuple(expr.meta.output_name() for expr in features)
     frame = (
         prices.lazy()
+        .join(calendar.calendar_frame(prices["date"]).lazy(), on="date", how="left", maintain_order="left")
         .select(
             "date",
             *features,
@@ -129,6 +141,8 @@ def build_dataset(
             ),
             *har_terms(labels.target),
             future_log_change(labels.target, horizon=labels.horizon).alias("target_log_change"),
+            past_log_change(labels.target).alias("target_log_return"),
+            *calendar.COLUMNS,
         )
         .filter(pl.col("date") >= start if start is not None else pl.lit(True))
         .drop_nulls()

@@ -43,6 +43,12 @@ def future_log_change(ticker: str = "^VIX", *, horizon: int = 1) -> pl.Expr:
     return (close.shift(-horizon) / close).log()
 
 
+def past_log_change(ticker: str = "^VIX") -> pl.Expr:
+    """log(close[t] / close[t-1]): the move that ended at day t, known at t (the GARCH baseline's series)."""
+    close = pl.col(column(ticker, "close"))
+    return (close / close.shift(1)).log()
+
+
 def classify(change: pl.Expr, *, down: float = -0.01, up: float = 0.01) -> pl.Expr:
     """Map a fractional change to {0 Down, 1 Neutral, 2 Up}; nulls stay null."""
     check_thresholds(down=down, up=up)

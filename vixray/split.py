@@ -7,6 +7,7 @@ index arrays, ``get_n_splits``), so it can be passed as ``cv=`` to ``cross_val_s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -150,6 +151,30 @@ class WalkForwardSplit:
             f"WalkForwardSplit(n_splits={self.n_splits}, train_size={self.train_size}, "
             f"test_size={self.test_size}, step={self.step}, gap={self.gap}, expanding={self.expanding})"
         )
+
+
+# ------------------------------------------------------------------------------------------------ validation tail
+
+# val_fraction * n is rounded to this many decimals before ceil, so 0.1 * 30 = 3.0000000000000004 gives 3, not 4
+_FRACTION_DECIMALS = 9
+
+
+def validation_split(
+    train_idx: np.ndarray, *, val_fraction: float, val_gap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A training block's (fit, validation) rows: the validation tail is its last ``ceil(val_fraction * n)`` rows,
+    and ``val_gap`` rows before the tail are dropped, so no fit label (``val_gap`` = the label horizon) reaches into
+    the tail. ``val_fraction = 0`` gives every row to fit and an empty tail.
+
+    The network early-stops on this tail and the tuned baselines choose their settings on it, so both see the same
+    days (a test checks it).
+    """
+    train = np.asarray(train_idx)
+    n_train = len(train)
+    n_val = math.ceil(round(val_fraction * n_train, _FRACTION_DECIMALS))
+    # without a validation tail there is nothing to keep the fit labels away from
+    fit_end = n_train - n_val - val_gap if n_val else n_train
+    return train[: max(fit_end, 0)], train[n_train - n_val :]
 
 
 # ------------------------------------------------------------------------------------------------ reporting

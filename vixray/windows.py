@@ -1,7 +1,8 @@
 """Per-fold scaling and sequence windows for every walk-forward fold at once.
 
 Each fold's training block is cut into a *fit* part and a *validation* tail (its last rows, for early stopping),
-with ``val_gap`` rows dropped between them so no fit label's horizon reaches into the validation rows. The window of
+with ``val_gap`` rows dropped between them so no fit label's horizon reaches into the validation rows
+(:func:`vixray.split.validation_split`, the same cut the tuned baselines choose their settings on). The window of
 row ``i`` is the scaled features of rows ``i - seq_len + 1 .. i`` and its label is ``y[i]``; rows with less history
 than that (``i < seq_len - 1``) are dropped. A test window may look back at rows before its test block: those are
 known on the day the prediction is made. Likewise a fit window of a rolling fold may read days before its training
@@ -18,7 +19,6 @@ with mask False, label 0, row -1 and zero features on padding.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 
 from vixray.labels import N_CLASSES
+from vixray.split import validation_split
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("fit", "val", "test")
-# val_fraction * n is rounded to this many decimals before ceil, so 0.1 * 30 = 3.0000000000000004 gives 3, not 4
-_FRACTION_DECIMALS = 9
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: element-wise array comparison has no single truth value
@@ -169,10 +168,9 @@ def _cut_fold(
 ) -> dict[str, np.ndarray]:
     """Row ids of one fold's fit, validation and test windows (rows without seq_len of history dropped)."""
     n_train = len(train)
-    n_val = math.ceil(round(val_fraction * n_train, _FRACTION_DECIMALS))
-    # without a validation tail there is nothing to keep the fit labels away from
-    fit_end = n_train - n_val - val_gap if n_val else n_train
-    cut = {"fit": train[: max(fit_end, 0)], "val": train[n_train - n_val :], "test": test}
+    fit, val = validation_split(train, val_fraction=val_fraction, val_gap=val_gap)
+    n_val = len(val)
+    cut = {"fit": fit, "val": val, "test": test}
     cut = {split: rows[rows >= seq_len - 1] for split, rows in cut.items()}
     if cut["fit"].size == 0:
         raise ValueError(
