@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import chi2, norm
+from scipy.stats import t as student_t
 from sklearn import metrics as skm
 
 from vixray.metrics import (
@@ -13,7 +14,9 @@ from vixray.metrics import (
     block_bootstrap_ci,
     classification_metrics,
     compare_to_baselines,
+    diebold_mariano,
     mcnemar_test,
+    paired_comparison,
     pesaran_timmermann,
     spa_test,
 )
@@ -320,13 +323,59 @@ def test_spa_detects_a_much_better_model_and_not_a_worse_one():
     assert spa_test(worse, bench, n_boot=200, seed=0) == bad
 
 
-def test_spa_rejects_bad_input():
-    with pytest.raises(ValueError, match=r"model_losses has 5 rows but benchmark_loss has 4"):
-        spa_test(np.ones((5, 2)), np.ones(4))
-    with pytest.raises(ValueError, match=r"model_losses has shape \(5, 0\)"):
-        spa_test(np.ones((5, 0)), np.ones(5))
-    with pytest.raises(ValueError, match=r"model_losses or benchmark_loss holds NaN"):
-        spa_test(np.array([1.0, np.nan]), np.ones(2))
+# ------------------------------------------------------------------------------------------------ paired
+
+
+def test_diebold_mariano_by_hand():
+    # d = loss_b - loss_a = 1, 0, 2, 0: mean 0.75, gamma_0 = 2.75 / 4; DM = 0.75 / sqrt(0.6875 / 4) = 1.8091,
+    # HLN for h = 1: sqrt((4 + 1 - 2) / 4) = sqrt(0.75), so the statistic is 1.5667 on t(3)
+    got = diebold_mariano(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 5.0, 4.0]))
+    statistic = 0.75 / math.sqrt(0.6875 / 4) * math.sqrt(0.75)
+    assert got["statistic"] == pytest.approx(statistic) and got["mean_difference"] == 0.75
+    assert got["p_value"] == pytest.approx(2 * student_t.sf(statistic, df=3))
+
+
+def test_diebold_mariano_two_days_ahead_counts_the_first_autocovariance():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 2.0, 1.0])
+    b = np.array([2.0, 2.5, 5.0, 4.0, 3.0, 5.0])
+    d = b - a
+    c = d - d.mean()
+    gamma0, gamma1 = (c @ c) / 6, (c[:-1] @ c[1:]) / 6
+    dm = d.mean() / math.sqrt((gamma0 + 2 * gamma1) / 6)
+    hln = math.sqrt((6 + 1 - 4 + 2 / 6) / 6)
+    assert diebold_mariano(a, b, horizon=2)["statistic"] == pytest.approx(dm * hln)
+
+
+def test_diebold_mariano_of_equal_losses_tests_nothing():
+    got = diebold_mariano(np.ones(5), np.ones(5))
+    assert got["statistic"] is None and got["p_value"] == 1.0
+    with pytest.raises(ValueError, match=r"horizon = 0: must be an integer >= 1"):
+        diebold_mariano(np.ones(5), np.ones(5), horizon=0)
+
+
+def test_paired_comparison_resamples_the_same_days_for_both():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    a = np.where(rng.random(300) < 0.6, y, (y + 1) % 3)  # right on ~60% of days
+    b = np.where(rng.random(300) < 0.4, y, (y + 2) % 3)  # right on ~40%
+    got = paired_comparison(y, a, b, n_boot=300, seed=2)
+    right_a, right_b = a == y, b == y
+    assert (got["accuracy_a"], got["accuracy_b"]) == pytest.approx((right_a.mean(), right_b.mean()))
+    # the interval of the daily differences: both forecasters judged on each resampled day
+    expected = block_bootstrap_ci(right_a.astype(float) - right_b, n_boot=300, seed=2)
+    assert got["accuracy_difference"] == expected and got["accuracy_difference"]["low"] > 0
+    assert got["mcnemar"] == mcnemar_test(right_a, right_b)
+    assert got["log_loss_difference"] is None and got["diebold_mariano"] is None
+
+
+def test_paired_comparison_with_probabilities_adds_the_log_loss_gain():
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    sharp = np.eye(3)[y] * 0.8 + 0.2 / 3  # 0.8667 on the truth every day
+    flat = np.full((8, 3), 1 / 3)
+    got = paired_comparison(y, y, np.zeros(8, np.int64), proba_a=sharp, proba_b=flat, n_boot=50)
+    gain = math.log(0.8 + 0.2 / 3) - math.log(1 / 3)  # log loss of flat minus log loss of sharp, each day
+    assert got["log_loss_difference"]["mean"] == pytest.approx(gain)
+    assert got["diebold_mariano"]["statistic"] is None  # the same gain every day: nothing varies
 
 
 # ------------------------------------------------------------------------------------------------ the bundle
