@@ -7,6 +7,7 @@ import pytest
 import yaml
 from specs import tiny_experiment
 
+from vixray.baselines import BASELINES
 from vixray.cli import main
 
 # the tiny experiment as a preset: no search section, five-seed synthetic prices, two epochs
@@ -89,15 +90,25 @@ def test_cv_prints_table_and_writes_json(tmp_path, capsys):
     out_json = tmp_path / "cv.json"
     assert main(["cv", "--experiment", str(path), "--json", str(out_json), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "pooled" in printed and "persistence" in printed and "binomial test vs chance" in printed
     report = json.loads(out_json.read_text())
+    strongest = report["pooled"]["tests"]["strongest"]
+    headline = printed.splitlines()[1]  # the model against the strongest baseline comes first
+    assert headline.startswith(f"model vs strongest ({strongest}): accuracy ") and "McNemar p = " in headline
+    assert "each baseline vs majority" in printed and "pooled" in printed and "garch" in printed
     assert len(report["folds"]) == 2
     fold = report["folds"][0]
     assert {"train_start", "train_end", "test_start", "test_end", "n_test", "model", "baselines"} <= set(fold)
-    assert set(fold["baselines"]) == {"random", "majority", "persistence", "stratified", "logistic", "har"}
+    assert set(fold["baselines"]) == set(BASELINES)
     pooled = report["pooled"]
     assert pooled["n_test"] == sum(f["n_test"] for f in report["folds"])
-    assert {"binomial_vs_chance", "mcnemar", "pesaran_timmermann", "bootstrap_ci"} <= set(pooled["tests"])
+    tests = pooled["tests"]
+    assert {"vs_strongest", "baselines_vs_majority", "mcnemar", "pesaran_timmermann", "bootstrap_ci"} <= set(
+        tests
+    )
+    # the strongest baseline is the non-random one with the best pooled accuracy on these development folds
+    accuracy = {n: m["accuracy"] for n, m in pooled["baselines"].items() if n not in ("random", "stratified")}
+    assert pooled["baselines"][strongest]["accuracy"] == max(accuracy.values())
+    assert set(tests["baselines_vs_majority"]) == set(BASELINES) - {"majority"}
     assert report["timing"]["train_seconds"] > 0 and report["config"]["model"]["hidden_size"] == 4
     assert report["eras"]["development"]["end"] < report["eras"]["holdout"]["start"]
 

@@ -194,8 +194,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from vixray.crossval import DEFAULT_N_BOOT
     from vixray.holdout import DEFAULT_SEEDS, DEFAULT_TOP
+    from vixray.metrics import DEFAULT_N_BOOT
 
     which = parser.add_mutually_exclusive_group()
     which.add_argument(

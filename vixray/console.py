@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vixray import store
-from vixray.holdout.stats import pvalue_text
+from vixray.prose import comparison_text, interval_text, pvalue_text, search_spa_sentence
 
 if TYPE_CHECKING:  # the search summary's type; importing it for real would import Ray
     from vixray.search import SearchSummary
@@ -22,34 +22,51 @@ def _fmt(value: object, width: int = 7) -> str:
     return f"{value!s:>{width}}"
 
 
-def _test_lines(tests: dict[str, Any]) -> list[str]:
-    """The pooled tests of :func:`vixray.crossval.significance`, as the cv table and the holdout summary print them."""
+def _test_lines(tests: dict[str, Any], *, model: str) -> list[str]:
+    """The pooled tests of :func:`vixray.crossval.significance`, headline first, as cv and the holdout print them."""
+    lines = [
+        comparison_text(tests["vs_strongest"], a=model, b=f"the strongest baseline ({tests['strongest']})")
+    ]
+    against = tests.get("baselines_vs_majority") or {}
+    if against:
+        lines.append("each baseline vs majority (accuracy difference [95% interval], McNemar p):")
+        for name, c in against.items():
+            lines.append(
+                f"  {name:<12}{c['accuracy_a']:>7.3f}  {interval_text(c['accuracy_difference'])}  "
+                f"p = {pvalue_text(c['mcnemar']['p_value'])}"
+            )
     pt, ci = tests["pesaran_timmermann"], tests["bootstrap_ci"]
-    majority = (tests.get("binomial_vs_majority") or {}).get("p_value")
-    return [
-        f"binomial test vs chance: p = {pvalue_text(tests['binomial_vs_chance']['p_value'])}; "
-        f"vs majority rate: p = {pvalue_text(majority)}",
+    lines += [
         "McNemar vs "
         + ", ".join(f"{n}: p = {pvalue_text(v['p_value'])}" for n, v in tests["mcnemar"].items()),
         f"Pesaran-Timmermann: Up vs not Up p = {pvalue_text(pt['up']['p_value'])}, "
         f"Down vs not Down p = {pvalue_text(pt['down']['p_value'])}",
-        f"accuracy {ci['mean']:.3f}, stationary block-bootstrap {ci['level']:.0%} interval "
+        f"{model} accuracy {ci['mean']:.3f}, stationary block-bootstrap {ci['level']:.0%} interval "
         f"[{ci['low']:.3f}, {ci['high']:.3f}]",
     ]
+    return lines
 
 
 def format_cv(report: dict[str, Any]) -> str:
-    """The console table of ``vixray cv``: accuracy per fold and pooled, model beside every baseline, p-values."""
+    """The console table of ``vixray cv``: the model against the strongest baseline first, then accuracy per fold
+    and pooled beside every baseline, and the tests."""
     names = list(report["pooled"]["baselines"])
-    head = f"{'fold':<6}{'test period':<25}{'n':>6}{'model':>8}" + "".join(f"{n[:11]:>12}" for n in names)
-    lines = [f"accuracy on the development era's test blocks (experiment {report['experiment']})", head]
+    pooled = report["pooled"]
+    lines = [
+        f"development-era test blocks of experiment {report['experiment']} (the strongest baseline is chosen on "
+        "these folds)",
+        comparison_text(
+            pooled["tests"]["vs_strongest"], a="model", b=f"strongest ({pooled['tests']['strongest']})"
+        ),
+        "",
+        f"{'fold':<6}{'test period':<25}{'n':>6}{'model':>8}" + "".join(f"{n[:11]:>12}" for n in names),
+    ]
     for fold in report["folds"]:
         period = f"{fold['test_start']}..{fold['test_end']}"
         cells = "".join(f"{_fmt(fold['baselines'][n]['accuracy'], 12)}" for n in names)
         lines.append(
             f"{fold['fold']:<6}{period:<25}{fold['n_test']:>6}{_fmt(fold['model']['accuracy'], 8)}{cells}"
         )
-    pooled = report["pooled"]
     cells = "".join(f"{_fmt(pooled['baselines'][n]['accuracy'], 12)}" for n in names)
     lines.append(f"{'pooled':<31}{pooled['n_test']:>6}{_fmt(pooled['model']['accuracy'], 8)}{cells}")
     m = pooled["model"]
@@ -57,7 +74,7 @@ def format_cv(report: dict[str, Any]) -> str:
         f"model: balanced accuracy {m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
         f"log loss {_fmt(m.get('log_loss'), 0).strip()}"
     )
-    lines += _test_lines(pooled["tests"])
+    lines += _test_lines(pooled["tests"], model="model")[1:]
     lines.append(
         f"trained {report['timing']['epochs_run']} epochs in {report['timing']['train_seconds']:.1f} s on {report['timing']['device']}"
     )
@@ -70,6 +87,7 @@ def format_search(summary: SearchSummary) -> str:
         f"trials: {c.get('finished', 0)} finished, {c.get('pruned', 0)} pruned by ASHA, "
         f"{c.get('errored', 0)} errored ({summary.seconds:.0f} s)"
     ]
+    strongest = str(summary.run.manifest().get("strongest_baseline") or "persistence")
     if summary.best is None:
         lines.append("no trial finished; nothing to report")
     else:
@@ -83,20 +101,22 @@ def format_search(summary: SearchSummary) -> str:
             + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         )
         majority = {r["fold"]: r for r in summary.baselines.get("majority", [])}
-        persistence = {r["fold"]: r for r in summary.baselines.get("persistence", [])}
+        best_base = {r["fold"]: r for r in summary.baselines.get(strongest, [])}
         lines.append(
-            f"  {'fold':<8}{'n':>6}{'best':>8}{'majority':>10}{'persistence':>13}   (test accuracy, same rows)"
+            f"  {'fold':<8}{'n':>6}{'best':>8}{'majority':>10}{strongest[:12]:>13}   (test accuracy, same rows)"
         )
         for f in summary.best["folds"]:
             k = f["fold"]
             lines.append(
                 f"  {k:<8}{f['n_test']:>6}{_fmt(f['accuracy'], 8)}{_fmt(majority.get(k, {}).get('accuracy'), 10)}"
-                f"{_fmt(persistence.get(k, {}).get('accuracy'), 13)}"
+                f"{_fmt(best_base.get(k, {}).get('accuracy'), 13)}"
             )
         lines.append(
             f"  {'pooled':<14}{_fmt(row['test_accuracy'], 8)}{_fmt(majority.get(-1, {}).get('accuracy'), 10)}"
-            f"{_fmt(persistence.get(-1, {}).get('accuracy'), 13)}   (random: 0.333)"
+            f"{_fmt(best_base.get(-1, {}).get('accuracy'), 13)}   (random: 0.333)"
         )
+    if summary.spa is not None:
+        lines.append(search_spa_sentence(summary.spa))
     lines.append(f"run directory: {summary.run.path}")
     lines.append(f"optuna study:  optuna-dashboard {summary.run.optuna_url}")
     lines.append("next: python -m vixray.evaluate --best")
@@ -106,9 +126,13 @@ def format_search(summary: SearchSummary) -> str:
 def format_holdout(report: dict[str, Any]) -> str:
     """The console summary: accuracy per block beside the strongest baseline, configs, tests, the verdict."""
     strongest = report["strongest_baseline"]
+    tests = _test_lines(report["significance"], model="best config")
     lines = [
         f"holdout evaluation of {report['experiment']}/{report['run_id']} "
-        f"({report['holdout']['n_test']} days, {report['holdout']['n_blocks']} blocks)",
+        f"({report['holdout']['n_test']} days, {report['holdout']['n_blocks']} blocks); the strongest baseline, "
+        f"{strongest}, was chosen on {report.get('strongest_baseline_chosen_on', 'the development era')}",
+        tests[0],
+        "",
         f"{'block':<7}{'test period':<25}{'n':>6}{'model':>9}{strongest[:12]:>13}",
     ]
     for b in report["blocks"]:
@@ -132,6 +156,11 @@ def format_holdout(report: dict[str, Any]) -> str:
             f"config {c['rank']} ({c['trial_id']}): ensemble {c['ensemble']['accuracy']:.3f}, "
             f"seeds {c['mean']['accuracy']:.3f}{spread}"
         )
-    lines += _test_lines(report["significance"])
+    lines += tests[1:]
+    spa = report["spa"]
+    lines.append(
+        f"studentized SPA of the {spa['n_models']} re-trained configs vs {spa['benchmark']}: consistent p = "
+        f"{pvalue_text(spa['p_values']['consistent'])} (corrects for reporting the best of them)"
+    )
     lines.append(report["verdict"])
     return "\n".join(lines)

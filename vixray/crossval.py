@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
-from vixray.baselines import run_baselines
+from vixray.baselines import run_baselines, strongest_baseline
 from vixray.config import ExperimentConfig, SplitConfig
 from vixray.dataset import Dataset
-from vixray.metrics import classification_metrics, compare_to_baselines
+from vixray.labels import CLASS_NAMES, N_CLASSES
+from vixray.metrics import DEFAULT_N_BOOT, classification_metrics, compare_to_baselines, paired_comparison
 from vixray.split import WalkForwardSplit, describe_folds
 from vixray.windows import FoldWindows, make_fold_windows
 
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
-DEFAULT_N_BOOT = 2000  # bootstrap replications of the accuracy interval
 
 
 def make_splitter(split: SplitConfig, *, n_splits: int | None = None) -> WalkForwardSplit:
@@ -93,6 +94,22 @@ class FoldScores:
     y_true: np.ndarray  # pooled, in fold order
     pred: np.ndarray
     proba: np.ndarray | None
+    rows: np.ndarray  # (T,) the table row of each pooled day
+    fold: np.ndarray  # (T,) the fold each pooled day was tested in
+
+    def daily(self, dataset: Dataset) -> pl.DataFrame:
+        """One row per test day: ``fold``, ``date``, ``y_true``, ``pred`` and the class probabilities ``p_<class>``
+        (null without them): what a run stores for every trial and baseline, joined across them by date."""
+        proba = self.proba if self.proba is not None else np.full((len(self.pred), N_CLASSES), np.nan)
+        return pl.DataFrame(
+            {
+                "fold": self.fold.astype(np.int64),
+                "date": pl.Series(dataset.frame["date"].gather(self.rows), dtype=pl.Date),
+                "y_true": self.y_true.astype(np.int64),
+                "pred": self.pred.astype(np.int64),
+                **{f"p_{name}": proba[:, k] for k, name in enumerate(CLASS_NAMES)},
+            }
+        ).with_columns(pl.col(f"p_{name}").fill_nan(None) for name in CLASS_NAMES)
 
 
 def score_folds(
@@ -109,7 +126,8 @@ def score_folds(
     pred = np.concatenate(list(preds))
     proba = np.concatenate(list(probas)) if probas is not None else None
     pooled = classification_metrics(y[all_rows], pred, proba=proba)
-    return FoldScores(per_fold, pooled, y[all_rows], pred, proba)
+    fold = np.concatenate([np.full(len(r), k) for k, r in enumerate(rows)])
+    return FoldScores(per_fold, pooled, y[all_rows], pred, proba, all_rows, fold)
 
 
 def baseline_scores(
@@ -118,7 +136,9 @@ def baseline_scores(
     """Every baseline on exactly the model's test rows (windows may drop rows without enough history)."""
     test_rows = [prepared.windows.test_rows(f) for f in range(len(prepared.folds))]
     folds = [(tr, te) for (tr, _), te in zip(prepared.folds, test_rows, strict=True)]
-    forecasts = run_baselines(dataset, folds, labels=experiment.labels, seed=seed)
+    forecasts = run_baselines(
+        dataset, folds, labels=experiment.labels, val_fraction=experiment.split.val_fraction, seed=seed
+    )
     out = {}
     for name, per_fold in forecasts.items():
         probas = [f.proba for f in per_fold if f.proba is not None]
@@ -133,16 +153,36 @@ def baseline_scores(
     return out
 
 
+def pooled_accuracy(baselines: Mapping[str, FoldScores]) -> dict[str, float]:
+    return {name: float(s.pooled["accuracy"]) for name, s in baselines.items()}
+
+
+def _paired(a: FoldScores, b: FoldScores, *, horizon: int, n_boot: int, seed: int) -> dict[str, Any]:
+    return paired_comparison(
+        a.y_true, a.pred, b.pred, proba_a=a.proba, proba_b=b.proba, horizon=horizon, n_boot=n_boot, seed=seed
+    )
+
+
 def significance(
     model: FoldScores,
     baselines: Mapping[str, FoldScores],
     *,
+    strongest: str,
+    horizon: int = 1,
     seed: int = 0,
     n_boot: int = DEFAULT_N_BOOT,
-    strongest: str | None = None,
 ) -> dict[str, Any]:
-    """The pooled tests of the model against chance, the majority rate and every baseline on the same rows
-    (:func:`vixray.metrics.compare_to_baselines`); ``strongest`` flags that baseline's McNemar result."""
+    """The pooled tests of the model on its test rows, headed by the model against ``strongest``.
+
+    ``vs_strongest``: the model against the strongest baseline (the accuracy difference with a paired bootstrap
+    interval, McNemar, and the log-loss difference with Diebold-Mariano: :func:`vixray.metrics.paired_comparison`),
+    the report's headline. ``baselines_vs_majority``: every other baseline against the majority class the same way
+    (is the yardstick itself better than always calling the most frequent class?). Then the tests of
+    :func:`vixray.metrics.compare_to_baselines` (binomial against chance and the majority rate, McNemar against
+    each baseline with ``strongest`` flagged, Pesaran-Timmermann, the accuracy interval).
+    """
+    if strongest not in baselines:
+        raise ValueError(f"strongest = {strongest!r} is not among the baselines scored: {sorted(baselines)}")
     majority = baselines.get("majority")
     tests = compare_to_baselines(
         model.y_true,
@@ -152,10 +192,16 @@ def significance(
         bootstrap={"n_boot": n_boot},
         seed=seed,
     )
-    if strongest is not None:
-        for name, result in tests["mcnemar"].items():
-            result["strongest"] = name == strongest
-    return tests
+    for name, result in tests["mcnemar"].items():
+        result["strongest"] = name == strongest
+    paired = {"horizon": horizon, "n_boot": n_boot, "seed": seed}
+    head = {"strongest": strongest, "vs_strongest": _paired(model, baselines[strongest], **paired)}
+    if majority is not None:
+        head["vs_majority"] = _paired(model, majority, **paired)
+        head["baselines_vs_majority"] = {
+            name: _paired(s, majority, **paired) for name, s in baselines.items() if name != "majority"
+        }
+    return {**head, **tests}
 
 
 def cross_validate(
@@ -174,7 +220,11 @@ def cross_validate(
     train_seconds = time.perf_counter() - t0
     model = score_folds(dataset, fit.test_rows, fit.test_pred, fit.test_proba)
     baselines = baseline_scores(dataset, prepared, experiment, seed=experiment.train.seed)
-    tests = significance(model, baselines, seed=experiment.train.seed)
+    # the yardstick chosen on these development folds, as a search chooses it on its own
+    strongest = strongest_baseline(pooled_accuracy(baselines))
+    tests = significance(
+        model, baselines, strongest=strongest, horizon=experiment.labels.horizon, seed=experiment.train.seed
+    )
     folds = []
     for k, info in enumerate(prepared.fold_info):
         folds.append(
