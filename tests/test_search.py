@@ -76,6 +76,30 @@ def test_search_writes_a_complete_run(tiny_run, prices):
     assert (run.ray_dir / "tuner.pkl").exists()
 
 
+def test_the_search_keeps_every_finished_trial_s_days_and_tests_the_best_of_them(tiny_run):
+    run = tiny_run.run
+    trials, baselines = run.trials(), run.baselines()
+    pooled = baselines.filter(pl.col("fold") == -1)
+    learners = pooled.filter(~pl.col("baseline").is_in(["random", "stratified"]))
+    strongest = learners.sort("accuracy", descending=True, maintain_order=True)["baseline"][0]
+    assert run.manifest()["strongest_baseline"] == strongest  # chosen on the development folds
+    finished = trials.filter(pl.col("status") == "finished")
+    days = run.trial_predictions()
+    assert sorted(days["trial_id"].unique()) == sorted(finished["trial_id"])  # pruned trials store none
+    for row in finished.iter_rows(named=True):  # each file holds that trial's own test scores
+        mine = days.filter(pl.col("trial_id") == row["trial_id"])
+        assert mine["y_true"].eq(mine["pred"]).mean() == pytest.approx(row["test_accuracy"])
+    calls = run.baseline_predictions()
+    assert set(calls["baseline"]) == set(pooled["baseline"])
+    spa = run.search_spa()
+    assert spa == tiny_run.spa and spa["benchmark"] == strongest
+    assert (
+        spa["n_models"] == finished.height
+        and spa["n_days"] == days.filter(pl.col("trial_id") == finished["trial_id"][0]).height
+    )
+    assert 0.0 <= spa["p_values"]["consistent"] <= 1.0
+
+
 def test_optuna_db_mirrors_the_trials_table(tiny_run):
     run = tiny_run.run
     (summary,) = optuna.get_all_study_summaries(run.optuna_url)

@@ -8,6 +8,9 @@ Layout::
                           best/last validation metric, epochs, seconds, error
         folds.parquet     one row per trial x fold: test metrics and date ranges
         baselines.parquet one row per baseline x fold (plus fold = -1 for pooled): the same metrics on the same rows
+        baseline_predictions.parquet   one row per baseline x test day: the class called and its probabilities
+        predictions/<trial-id>.parquet one row per test day of each finished trial (written when it finishes)
+        spa.json          Hansen's SPA of every finished trial against the strongest baseline (when the search ends)
         curves.parquet    one row per trial x epoch x fold: train_loss, val_loss, val_accuracy
         optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``), written when the search ends
         importance.json   Optuna's fANOVA parameter importances over the finished trials, written with optuna.db
@@ -27,7 +30,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +46,9 @@ CURVES = "curves.parquet"
 OPTUNA_DB = "optuna.db"
 IMPORTANCE = "importance.json"
 RAY_DIR = "ray"
+BASELINE_PREDICTIONS = "baseline_predictions.parquet"
+TRIAL_PREDICTIONS_DIR = "predictions"
+SEARCH_SPA = "spa.json"
 EVALUATION_DIR = "evaluation"
 # the files of one evaluation folder
 REPORT_JSON = "report.json"
@@ -188,6 +194,43 @@ class Run:
 
     def curves(self) -> pl.DataFrame | None:
         return self._table(CURVES)
+
+    def baseline_predictions(self) -> pl.DataFrame | None:
+        return self._table(BASELINE_PREDICTIONS)
+
+    def write_trial_predictions(self, trial_id: str, frame: pl.DataFrame) -> None:
+        """A finished trial's test days, one file per trial: written once, never rewritten with the tables."""
+        check_id(trial_id, what="trial id")
+        write_parquet(self.path / TRIAL_PREDICTIONS_DIR / f"{trial_id}.parquet", frame)
+
+    def trial_predictions(self, trial_ids: Iterable[str] | None = None) -> pl.DataFrame | None:
+        """The stored test days of the given trials (all that have them by default), with a ``trial_id`` column."""
+        root = self.path / TRIAL_PREDICTIONS_DIR
+        wanted = None if trial_ids is None else set(trial_ids)
+        paths = (
+            sorted(p for p in root.glob("*.parquet") if wanted is None or p.stem in wanted)
+            if root.is_dir()
+            else []
+        )
+        if not paths:
+            return None
+        try:
+            return pl.concat([pl.read_parquet(p).with_columns(trial_id=pl.lit(p.stem)) for p in paths])
+        except Exception as err:  # polars raises several error types for a damaged file
+            raise ValueError(f"{root}: unreadable trial predictions ({err})") from None
+
+    def search_spa(self) -> dict[str, Any] | None:
+        """spa.json (the whole-search SPA), or None before the search has written it."""
+        path = self.path / SEARCH_SPA
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        return data
 
     def importance(self) -> Importance | None:
         """The parameter importances of importance.json, or None before the search has written them."""

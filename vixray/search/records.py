@@ -26,7 +26,7 @@ from vixray import store
 from vixray.config import SearchConfig
 from vixray.crossval import METRIC_KEYS
 from vixray.search.sampler import distribution, quiet_optuna
-from vixray.search.trainable import EARLIER_EPOCHS
+from vixray.search.trainable import DAILY_PREDICTIONS, EARLIER_EPOCHS
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,11 @@ class StoreCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         entry = self._trial(trial)
+        if (
+            DAILY_PREDICTIONS in result
+        ):  # the finished trial's test days: its own file, kept out of the history
+            daily = pl.DataFrame(result[DAILY_PREDICTIONS]).with_columns(pl.col("date").str.to_date())
+            store.Run(self.run_path).write_trial_predictions(trial.trial_id, daily)
         latest = {k: v for k, v in result.items() if k.startswith(("fold", "test_")) or k in _REPORT_KEYS}
         reported = [*result.get(EARLIER_EPOCHS, []), latest]
         # a trial resumed from a checkpoint trains again from there: its new epochs replace everything after it

@@ -27,13 +27,22 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from vixray import store
+from vixray.baselines import strongest_baseline
 from vixray.config import ExperimentConfig, SearchConfig, dump_experiment, experiment_from_dict
-from vixray.crossval import METRIC_KEYS, PreparedFolds, baseline_scores, era_folds, prepare_folds
+from vixray.crossval import (
+    METRIC_KEYS,
+    PreparedFolds,
+    baseline_scores,
+    era_folds,
+    pooled_accuracy,
+    prepare_folds,
+)
 from vixray.data import Prices, check_same_data, load_for
 from vixray.dataset import Eras, development_dataset, resolve_eras
 from vixray.search.records import StoreCallback, study_name, write_importance, write_study
 from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
 from vixray.search.trainable import SearchPayload, train_trial
+from vixray.snooping import search_spa
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +180,12 @@ def _manifest(setup: SearchSetup, *, address: str) -> dict[str, Any]:
     }
 
 
-def write_baselines(run: store.Run, setup: SearchSetup) -> dict[str, Any]:
-    """Every baseline on the development folds' test rows (identical for every trial), per fold and pooled."""
-    scores = baseline_scores(
-        setup.base.dataset, setup.base, setup.experiment, seed=setup.experiment.train.seed
-    )
+def write_baselines(run: store.Run, setup: SearchSetup) -> str:
+    """Every baseline on the development folds' test rows (identical for every trial): scores per fold and pooled,
+    every test day's call, and the strongest one, recorded in the manifest as the yardstick of every later
+    comparison (the holdout evaluation's too: it is never chosen by a holdout score). Returns its name."""
+    dataset = setup.base.dataset
+    scores = baseline_scores(dataset, setup.base, setup.experiment, seed=setup.experiment.train.seed)
     rows = []
     for name, s in scores.items():
         for f, m in [*enumerate(s.per_fold), (-1, s.pooled)]:
@@ -183,7 +193,11 @@ def write_baselines(run: store.Run, setup: SearchSetup) -> dict[str, Any]:
                 {"baseline": name, "fold": f, "n_test": int(m["n"]), **{k: m.get(k) for k in METRIC_KEYS}}
             )
     store.write_parquet(run.path / store.BASELINES, pl.DataFrame(rows))
-    return {name: s.pooled for name, s in scores.items()}
+    daily = pl.concat([s.daily(dataset).with_columns(baseline=pl.lit(name)) for name, s in scores.items()])
+    store.write_parquet(run.path / store.BASELINE_PREDICTIONS, daily)
+    strongest = strongest_baseline(pooled_accuracy(scores))
+    run.update_manifest(strongest_baseline=strongest)
+    return strongest
 
 
 def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
@@ -226,14 +240,19 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
 
 @dataclass(frozen=True)
 class SearchSummary:
+    """What the console prints when a search ends: counts, the best finished trial, the baselines, the SPA."""
+
     run: store.Run
     counts: dict[str, int]
     best: dict[str, Any] | None
     baselines: dict[str, Any]
     seconds: float
+    spa: dict[str, Any] | None  # spa.json: the best of the finished trials against the strongest baseline
 
 
-def _summarise(run: store.Run, setup: SearchSetup, *, seconds: float) -> SearchSummary:
+def _summarise(
+    run: store.Run, setup: SearchSetup, *, seconds: float, spa: dict[str, Any] | None
+) -> SearchSummary:
     trials = run.trials()
     counts = {s: 0 for s in ("finished", "pruned", "errored", "running")}
     if trials is not None:
@@ -255,7 +274,7 @@ def _summarise(run: store.Run, setup: SearchSetup, *, seconds: float) -> SearchS
         for name in baselines["baseline"].unique().to_list():
             sub = baselines.filter(pl.col("baseline") == name).sort("fold")
             base[name] = sub.to_dicts()
-    return SearchSummary(run, counts, best, base, seconds)
+    return SearchSummary(run, counts, best, base, seconds, spa)
 
 
 def run_search(
@@ -330,10 +349,22 @@ def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
         status = "failed"
         raise
     finally:
-        summary = _summarise(run, setup, seconds=time.perf_counter() - started)
         _save_study(run, setup)
+        spa = _save_search_spa(run)
+        summary = _summarise(run, setup, seconds=time.perf_counter() - started, spa=spa)
         run.update_manifest(status=status, ended=_now(), counts=summary.counts)
     return summary
+
+
+def _save_search_spa(run: store.Run) -> dict[str, Any] | None:
+    """spa.json, like optuna.db, is a view of the records: failing to write it must not lose the run."""
+    try:
+        return search_spa(run)
+    except Exception:
+        log.exception(
+            "could not write %s for run %s; the trial tables are intact", store.SEARCH_SPA, run.run_id
+        )
+        return None
 
 
 def _save_study(run: store.Run, setup: SearchSetup) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import ray
 from ray import tune
 
@@ -32,6 +33,9 @@ CHECKPOINT_SECONDS = 10.0
 # A trial reports at least this often (and at ASHA's rungs and its end), so progress and curves stay live.
 REPORT_SECONDS = 1.0
 EARLIER_EPOCHS = "earlier_epochs"  # a report's key for the epochs trained since the previous report
+DAILY_PREDICTIONS = (
+    "daily_predictions"  # the last report's key for every test day's call (for the search's SPA)
+)
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,14 @@ def epoch_metrics(report: Any) -> dict[str, Any]:
 def test_scores(
     prepared: PreparedFolds, proba: Sequence[np.ndarray], pred: Sequence[np.ndarray]
 ) -> dict[str, Any]:
-    """A finished trial's test metrics, pooled and per fold (with each fold's confusion matrix), for its last report."""
+    """A finished trial's test metrics, pooled and per fold (with each fold's confusion matrix), and every test day's
+    call, for its last report."""
     rows = [prepared.windows.test_rows(f) for f in range(len(prepared.folds))]
     scores = score_folds(prepared.dataset, rows, pred, proba)
     out: dict[str, Any] = {f"test_{k}": scores.pooled[k] for k in METRIC_KEYS}
+    # every test day's call, dates as text so the report stays plain JSON; the store keeps it per trial
+    daily = scores.daily(prepared.dataset).with_columns(pl.col("date").cast(pl.String))
+    out[DAILY_PREDICTIONS] = daily.to_dict(as_series=False)
     for f, fold in enumerate(scores.per_fold):
         for k in METRIC_KEYS:
             out[f"fold{f}_test_{k}"] = fold[k]
