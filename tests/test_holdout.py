@@ -16,8 +16,9 @@ from scipy.stats import binomtest
 from specs import tiny_experiment
 
 from vixray import store
+from vixray.baselines import BASELINES, strongest_baseline
 from vixray.config import experiment_from_dict
-from vixray.crossval import prepare_folds
+from vixray.crossval import baseline_scores, prepare_folds
 from vixray.data import load_prices
 from vixray.dataset import development_dataset, holdout_dataset, resolve_eras
 from vixray.evaluate import main as evaluate_main
@@ -242,14 +243,7 @@ def test_report_files_and_fields(evaluated):
     assert report["configs"][0]["ensemble"] == report["pooled"]["model"]
     model = report["pooled"]["model"]
     assert np.array(model["confusion"]).sum() == predictions.height
-    assert set(report["pooled"]["baselines"]) == {
-        "random",
-        "majority",
-        "persistence",
-        "stratified",
-        "logistic",
-        "har",
-    }
+    assert set(report["pooled"]["baselines"]) == set(BASELINES)
     assert report["pooled"]["baselines"]["persistence"]["log_loss"] is None
 
     page = (result.path / store.REPORT_HTML).read_text()
@@ -315,10 +309,15 @@ def test_significance_matches_the_library_on_the_saved_predictions(evaluated):
     )
 
     accuracies = {name: m["accuracy"] for name, m in report["pooled"]["baselines"].items()}
-    # random draws are never the benchmark: beating a lucky draw means nothing
-    learners = {k: v for k, v in accuracies.items() if k not in ("random", "stratified")}
-    strongest = max(learners, key=learners.get)
-    assert report["strongest_baseline"] == strongest == report["spa"]["benchmark"]
+    strongest = report["strongest_baseline"]
+    assert strongest == report["spa"]["benchmark"] == sig["strongest"]
+    # the headline: the model against the strongest baseline on the same days, by hand
+    head = sig["vs_strongest"]
+    right, base_right = pred == y, predictions[f"pred_{strongest}"].to_numpy() == y
+    assert (head["accuracy_a"], head["accuracy_b"]) == pytest.approx((right.mean(), base_right.mean()))
+    expected_diff = block_bootstrap_ci(right.astype(float) - base_right, n_boot=N_BOOT, seed=0)
+    assert head["accuracy_difference"] == pytest.approx(expected_diff)
+    assert head["mcnemar"] == mcnemar_test(right, base_right)
     for name in accuracies:
         expected = mcnemar_test(pred == y, predictions[f"pred_{name}"].to_numpy() == y)
         got = sig["mcnemar"][name]
@@ -352,37 +351,61 @@ def test_spa_matches_the_library_on_the_saved_losses(evaluated):
 def test_the_verdict_follows_the_rule(evaluated):
     _, _, _, report, _ = evaluated
     strongest = report["strongest_baseline"]
-    accuracy = report["pooled"]["model"]["accuracy"]
-    base = report["pooled"]["baselines"][strongest]["accuracy"]
-    mcnemar_p = report["significance"]["mcnemar"][strongest]["p_value"]
+    head = report["significance"]["vs_strongest"]
     spa_p = report["spa"]["p_values"]["consistent"]
-    beats = accuracy > base and mcnemar_p < 0.05 and spa_p < 0.05
+    beats = head["accuracy_difference"]["mean"] > 0 and head["mcnemar"]["p_value"] < 0.05 and spa_p < 0.05
     assert report["beats_strongest_baseline"] is beats
     assert report["verdict"].startswith("The best config beats" if beats else "The best config does not beat")
-    assert (
-        f"({strongest}, {base:.1%})" in report["verdict"]
-        and f"{accuracy:.1%} on {len(report['blocks']) * BLOCK}" in report["verdict"]
+    assert f"development-era baseline ({strongest})" in report["verdict"]
+    assert f"on {len(report['blocks']) * BLOCK} holdout days" in report["verdict"]
+
+
+def test_the_yardstick_is_chosen_on_the_development_folds_never_on_the_holdout(evaluated, experiment, prices):
+    _, _, _, report, _ = evaluated
+    eras = resolve_eras(prices.frame["date"], experiment.eras)
+    dev = development_dataset(prices.frame, experiment, eras)
+    dev_scores = baseline_scores(dev, prepare_folds(dev, experiment), experiment, seed=0)
+    on_development = strongest_baseline({n: s.pooled["accuracy"] for n, s in dev_scores.items()})
+    # this run's manifest predates the record, so the evaluation recomputes the choice on the development folds
+    assert report["strongest_baseline"] == on_development
+    assert "recomputed" in report["strongest_baseline_chosen_on"]
+
+
+def test_a_recorded_yardstick_is_used_even_when_it_does_badly_on_the_holdout(tmp_path, manifest):
+    run = make_run(tmp_path, {**manifest, "strongest_baseline": "persistence"})
+    result = evaluate_run(run, top=1, seeds=1, n_boot=N_BOOT)
+    assert result.report["strongest_baseline"] == "persistence" == result.report["spa"]["benchmark"]
+    assert result.report["strongest_baseline_chosen_on"] == "the search's development folds"
+    assert result.report["significance"]["vs_strongest"]["accuracy_b"] == pytest.approx(
+        result.report["pooled"]["baselines"]["persistence"]["accuracy"]
     )
 
 
 @pytest.mark.parametrize(
-    ("accuracy", "mcnemar_p", "spa_p", "beats"),
-    [(0.45, 0.01, 0.02, True), (0.45, 0.01, 0.2, False), (0.45, 0.2, 0.01, False), (0.40, 0.01, 0.01, False)],
+    ("difference", "mcnemar_p", "spa_p", "beats"),
+    [
+        (0.04, 0.01, 0.02, True),
+        (0.04, 0.01, 0.2, False),
+        (0.04, 0.2, 0.01, False),
+        (-0.01, 0.01, 0.01, False),
+    ],
 )
-def test_verdict_needs_accuracy_mcnemar_and_spa(accuracy, mcnemar_p, spa_p, beats):
-    got, sentence = verdict(
-        accuracy=accuracy,
-        n_days=500,
-        strongest="persistence",
-        strongest_accuracy=0.412,
-        mcnemar_p=mcnemar_p,
-        spa_p=spa_p,
-    )
+def test_verdict_needs_a_gain_mcnemar_and_spa(difference, mcnemar_p, spa_p, beats):
+    comparison = {
+        "n": 500,
+        "accuracy_a": 0.412 + difference,
+        "accuracy_b": 0.412,
+        "accuracy_difference": {"mean": difference, "low": difference - 0.03, "high": difference + 0.03},
+        "mcnemar": {"p_value": mcnemar_p},
+    }
+    got, sentence = verdict(comparison=comparison, strongest="persistence", spa_p=spa_p)
     assert got is beats
     verb = "beats" if beats else "does not beat"
     assert sentence == (
-        f"The best config {verb} the strongest baseline (persistence, 41.2%) out of sample: {accuracy:.1%} on 500 "
-        f"holdout days, McNemar p = {mcnemar_p:.2g}, SPA p = {spa_p:.2g}."
+        f"The best config {verb} the strongest development-era baseline (persistence) out of sample: accuracy "
+        f"{0.412 + difference:.1%} vs 41.2% on 500 holdout days, difference {difference:+.1%} "
+        f"[{difference - 0.03:+.1%}, {difference + 0.03:+.1%}], McNemar p = {mcnemar_p:.2g}, studentized SPA p = "
+        f"{spa_p:.2g}."
     )
 
 

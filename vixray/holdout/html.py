@@ -13,6 +13,7 @@ import polars as pl
 
 from vixray import figures
 from vixray.crossval import METRIC_KEYS
+from vixray.prose import comparison_text, interval_text
 
 
 def report_figures(report: Mapping[str, Any], predictions: pl.DataFrame) -> list[tuple[str, Any]]:
@@ -60,6 +61,13 @@ def render_html(report: Mapping[str, Any], predictions: pl.DataFrame) -> str:
     ]
     sig = report["significance"]
     spa = report["spa"]
+    headline = comparison_text(
+        sig["vs_strongest"], a="best config", b=f"the strongest baseline ({strongest})"
+    )
+    versus_majority = [
+        [name, c["accuracy_a"], interval_text(c["accuracy_difference"]), c["mcnemar"]["p_value"]]
+        for name, c in (sig.get("baselines_vs_majority") or {}).items()
+    ]
     tests = [
         [f"binomial vs chance ({figures.CHANCE:.1%})", sig["binomial_vs_chance"]["p_value"]],
         ["binomial vs majority rate", (sig.get("binomial_vs_majority") or {}).get("p_value")],
@@ -70,7 +78,7 @@ def render_html(report: Mapping[str, Any], predictions: pl.DataFrame) -> str:
         ["Pesaran-Timmermann Up", sig["pesaran_timmermann"]["up"]["p_value"]],
         ["Pesaran-Timmermann Down", sig["pesaran_timmermann"]["down"]["p_value"]],
         [
-            f"SPA (0/1 loss, {spa['n_models']} configs vs {spa['benchmark']}), consistent",
+            f"studentized SPA (0/1 loss, {spa['n_models']} configs vs {spa['benchmark']}), consistent",
             spa["p_values"]["consistent"],
         ],
     ]
@@ -104,12 +112,16 @@ th {{ background: #f3f3f3; }}
 </style></head><body>
 <h1>Holdout evaluation: {html.escape(str(report["experiment"]))} / {html.escape(str(report["run_id"]))}</h1>
 <p class="verdict">{html.escape(report["verdict"])}</p>
+<p class="headline">{html.escape(headline)}. The strongest baseline was chosen on
+{html.escape(str(report.get("strongest_baseline_chosen_on", "the development era")))}, never by its holdout score.</p>
 <p>Holdout era {h["start"]}..{h["end"]} ({h["n_rows"]} labelled days); tested {h["test_start"]}..{h["test_end"]}
 ({h["n_test"]} days in {h["n_blocks"]} blocks of {h["block_size"]}). Data: {html.escape(str(report["data"]["source"]))},
 fingerprint {html.escape(str(report["data"]["fingerprint"])[:16])}{" (differs from the searched data)" if report["data"]["changed"] else ""}.
 Evaluation {html.escape(str(report["eval_id"]))}, created {html.escape(str(report["created"]))}.</p>
 <h2>Pooled over the holdout blocks</h2>
 {_table(["forecaster", *METRIC_KEYS], metric_rows)}
+<h2>Each baseline against the majority class</h2>
+{_table(["baseline", "accuracy", "difference [95% interval]", "McNemar p"], versus_majority)}
 <h2>Significance</h2>
 {_table(["test", "p-value"], tests)}
 <p>Accuracy {ci["mean"]:.3f}, stationary block-bootstrap {ci["level"]:.0%} interval [{ci["low"]:.3f}, {ci["high"]:.3f}].</p>

@@ -19,7 +19,7 @@ from vixray.crossval import METRIC_KEYS, FoldScores, significance
 from vixray.data import Prices, column
 from vixray.dataset import Eras
 from vixray.holdout.ensemble import ConfigResult
-from vixray.holdout.stats import spa_report, strongest_baseline, verdict
+from vixray.holdout.stats import spa_report, verdict
 from vixray.labels import CLASS_NAMES
 
 
@@ -118,21 +118,20 @@ def build_report(
     results: Sequence[ConfigResult],
     baselines: Mapping[str, FoldScores],
     settings: Mapping[str, Any],
+    strongest: str,
+    strongest_chosen_on: str,
+    horizon: int,
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
     best = results[0]
-    strongest = strongest_baseline(baselines)
-    tests = significance(best.ensemble, baselines, seed=seed, n_boot=n_boot, strongest=strongest)
+    tests = significance(
+        best.ensemble, baselines, strongest=strongest, horizon=horizon, seed=seed, n_boot=n_boot
+    )
     spa = spa_report(results, baselines, strongest, n_boot=n_boot, seed=seed)
     model = best.ensemble.pooled
     beats, sentence = verdict(
-        accuracy=model["accuracy"],
-        n_days=int(model["n"]),
-        strongest=strongest,
-        strongest_accuracy=baselines[strongest].pooled["accuracy"],
-        mcnemar_p=tests["mcnemar"][strongest]["p_value"],
-        spa_p=spa["p_values"]["consistent"],
+        comparison=tests["vs_strongest"], strongest=strongest, spa_p=spa["p_values"]["consistent"]
     )
     dates = best.dates
     table = best.table
@@ -167,6 +166,7 @@ def build_report(
         "significance": tests,
         "spa": spa,
         "strongest_baseline": strongest,
+        "strongest_baseline_chosen_on": strongest_chosen_on,
         "beats_strongest_baseline": beats,
         "verdict": sentence,
         "device": best.device,

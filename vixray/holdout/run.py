@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from vixray import store
-from vixray.crossval import DEFAULT_N_BOOT, baseline_scores
+from vixray.crossval import baseline_scores
 from vixray.data import check_same_data, load_for, resolve_source
 from vixray.dataset import resolve_eras
 from vixray.holdout.blocks import HoldoutTable, holdout_table, table_key
@@ -30,7 +30,8 @@ from vixray.holdout.ensemble import train_config
 from vixray.holdout.guards import check_holdout_untouched, positive
 from vixray.holdout.html import render_html
 from vixray.holdout.report import build_report, predictions_frame
-from vixray.holdout.select import searched_experiment, select_configs
+from vixray.holdout.select import searched_experiment, select_configs, yardstick
+from vixray.metrics import DEFAULT_N_BOOT
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def evaluate_run(
     )
     eras = resolve_eras(prices.frame["date"], experiment.eras)
     check_holdout_untouched(manifest, eras, run_name=name)
+    strongest, chosen_on = yardstick(run, manifest, experiment, prices, eras)
 
     # one table per feature set and split the configs use (a search may vary either)
     tables: dict[tuple[str, Any], HoldoutTable] = {}
@@ -189,6 +191,9 @@ def evaluate_run(
         results=results,
         baselines=baselines,
         settings=settings,
+        strongest=strongest,
+        strongest_chosen_on=chosen_on,
+        horizon=experiment.labels.horizon,
         n_boot=n_boot,
         seed=seed,
     )

@@ -1,4 +1,5 @@
-"""Which configurations the holdout evaluation re-trains: the search's best finished trials, or named ones.
+"""Which configurations the holdout evaluation re-trains (the search's best finished trials, or named ones), and the
+yardstick it tests them against (the development era's strongest baseline).
 
 Each becomes a :class:`Candidate`: the experiment the run searched with the trial's sampled parameters applied and
 the search's epoch budget, validated like any experiment.
@@ -13,8 +14,12 @@ from typing import Any
 import polars as pl
 
 from vixray import store
+from vixray.baselines import strongest_baseline
 from vixray.config import ExperimentConfig, experiment_from_dict
 from vixray.config.search import trial_overrides
+from vixray.crossval import baseline_scores, pooled_accuracy, prepare_folds
+from vixray.data import Prices
+from vixray.dataset import Eras, development_dataset
 from vixray.holdout.guards import positive
 
 
@@ -93,3 +98,21 @@ def select_configs(
             )
         )
     return out
+
+
+def yardstick(
+    run: store.Run, manifest: Mapping[str, Any], experiment: ExperimentConfig, prices: Prices, eras: Eras
+) -> tuple[str, str]:
+    """The baseline the holdout tests against, chosen on the DEVELOPMENT era, and where the choice was made: the
+    strongest baseline the search recorded, or (for a run made before searches recorded it) the strongest on the
+    development folds, recomputed here. Never the baseline that scores best on the holdout."""
+    recorded = manifest.get("strongest_baseline")
+    if recorded:
+        return str(recorded), "the search's development folds"
+    dataset = development_dataset(prices.frame, experiment, eras)
+    scores = baseline_scores(
+        dataset, prepare_folds(dataset, experiment), experiment, seed=experiment.train.seed
+    )
+    return strongest_baseline(
+        pooled_accuracy(scores)
+    ), "the development folds (recomputed: the run predates the record)"

@@ -1,13 +1,13 @@
-"""The holdout's inference: the strongest baseline, Hansen's SPA over the top-K ensembles, and the verdict.
+"""The holdout's inference: Hansen's studentized SPA over the top-K ensembles, and the verdict.
 
-A random draw that scores well is luck, not a forecaster worth beating: the strongest baseline is chosen among those
-that learn from the training block. The SPA compares the top-K configs' seed ensembles with it day by day, which
-corrects for having picked the best of K; the verdict asks for higher accuracy, McNemar p < ALPHA and SPA p < ALPHA.
+The yardstick is the strongest baseline of the DEVELOPMENT era (the search records it; :mod:`~vixray.holdout.select`),
+never the one that happens to score best on the holdout. The SPA compares the top-K configs' seed ensembles with it
+day by day, which corrects for having picked the best of K; the verdict asks for a positive paired accuracy difference,
+McNemar p < ALPHA and SPA p < ALPHA.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,24 +16,9 @@ import numpy as np
 from vixray.crossval import FoldScores
 from vixray.holdout.ensemble import ConfigResult
 from vixray.metrics import daily_log_loss, spa_test
+from vixray.prose import pvalue_text
 
 ALPHA = 0.05
-RANDOM_BASELINES = ("random", "stratified")
-
-
-def pvalue_text(p: float | None) -> str:
-    """A p-value for prose: ``n/a``, ``< 0.0001`` or two significant digits."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "n/a"
-    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
-
-
-def strongest_baseline(baselines: Mapping[str, FoldScores]) -> str:
-    """The non-random baseline with the highest pooled accuracy (the first listed on a tie)."""
-    candidates = [name for name in baselines if name not in RANDOM_BASELINES] or list(baselines)
-    if not candidates:
-        raise ValueError("no baseline was scored: the report compares the model with the baselines")
-    return max(candidates, key=lambda name: baselines[name].pooled["accuracy"])
 
 
 def _aligned_losses(
@@ -76,8 +61,8 @@ def spa_report(
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Hansen's SPA of the top-K ensembles against the strongest baseline on per-day 0/1 loss (and log loss where
-    the baseline gives probabilities)."""
+    """Hansen's studentized SPA of the top-K ensembles against the strongest baseline on per-day 0/1 loss (and log
+    loss where the baseline gives probabilities): corrects for having re-trained K configs and reported the best."""
     models01, bench01, models_log, bench_log, dropped = _aligned_losses(results, baselines[strongest])
     test = spa_test(models01, bench01, n_boot=n_boot, seed=seed)
     out: dict[str, Any] = {
@@ -87,30 +72,33 @@ def spa_report(
         "loss": "zero_one",
         "n_days": int(len(bench01)),
         "days_dropped": dropped,
+        "statistic": test["statistic"],
         "p_values": test["p_values"],
+        "studentized": test["studentized"],
         "block_length": test["block_length"],
         "n_boot": int(n_boot),
         "log_loss": None,
     }
     if models_log is not None and bench_log is not None:
         test_log = spa_test(models_log, bench_log, n_boot=n_boot, seed=seed)
-        out["log_loss"] = {"p_values": test_log["p_values"], "block_length": test_log["block_length"]}
+        out["log_loss"] = {
+            "statistic": test_log["statistic"],
+            "p_values": test_log["p_values"],
+            "block_length": test_log["block_length"],
+        }
     return out
 
 
-def verdict(
-    *,
-    accuracy: float,
-    n_days: int,
-    strongest: str,
-    strongest_accuracy: float,
-    mcnemar_p: float,
-    spa_p: float,
-) -> tuple[bool, str]:
-    """Beat = higher accuracy AND McNemar p < 0.05 AND SPA consistent p < 0.05; one plain sentence either way."""
-    beats = accuracy > strongest_accuracy and mcnemar_p < ALPHA and spa_p < ALPHA
+def verdict(*, comparison: Mapping[str, Any], strongest: str, spa_p: float) -> tuple[bool, str]:
+    """Beat = a positive accuracy difference AND McNemar p < ALPHA AND the studentized SPA's consistent p < ALPHA;
+    one plain sentence either way. ``comparison`` is the best config against ``strongest``
+    (:func:`vixray.metrics.paired_comparison`)."""
+    diff = comparison["accuracy_difference"]
+    mcnemar_p = comparison["mcnemar"]["p_value"]
+    beats = diff["mean"] > 0 and mcnemar_p < ALPHA and spa_p < ALPHA
     return beats, (
-        f"The best config {'beats' if beats else 'does not beat'} the strongest baseline ({strongest}, "
-        f"{strongest_accuracy:.1%}) out of sample: {accuracy:.1%} on {n_days} holdout days, "
-        f"McNemar p = {pvalue_text(mcnemar_p)}, SPA p = {pvalue_text(spa_p)}."
+        f"The best config {'beats' if beats else 'does not beat'} the strongest development-era baseline "
+        f"({strongest}) out of sample: accuracy {comparison['accuracy_a']:.1%} vs {comparison['accuracy_b']:.1%} on "
+        f"{comparison['n']} holdout days, difference {diff['mean']:+.1%} [{diff['low']:+.1%}, {diff['high']:+.1%}], "
+        f"McNemar p = {pvalue_text(mcnemar_p)}, studentized SPA p = {pvalue_text(spa_p)}."
     )
