@@ -102,6 +102,7 @@ class RunData:
     baselines: pl.DataFrame | None
     curves: pl.DataFrame | None
     importance: store.Importance | None  # None before the search has written them (or when unreadable)
+    spa: dict[str, Any] | None  # spa.json, the whole search against the strongest baseline (when it ended)
     problems: tuple[str, ...]
 
     @property
@@ -114,6 +115,21 @@ class RunData:
         search = search if isinstance(search, dict) else {}
         mode = str(search.get("mode")) if search.get("mode") in ("min", "max") else "min"
         return str(search.get("metric") or "val_loss"), mode
+
+    @property
+    def strongest(self) -> str | None:
+        """The strongest baseline on the development folds, as the search recorded it (an older run: the
+        non-random baseline with the best pooled accuracy in baselines.parquet)."""
+        recorded = self.manifest.get("strongest_baseline")
+        if isinstance(recorded, str):
+            return recorded
+        pooled = baseline_rows(self.baselines)
+        accuracy = {name: r["accuracy"] for name, r in pooled.items() if isinstance(r.get("accuracy"), float)}
+        if not accuracy:
+            return None
+        from vixray.baselines import strongest_baseline  # the rule's one owner, imported only for old runs
+
+        return strongest_baseline(accuracy)
 
     @property
     def params(self) -> list[str]:
@@ -156,6 +172,10 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
     except ValueError as err:
         log.info("no stored importances for %s: %s", run.path, err)
         importance = None
+    try:
+        spa = results.cached(run.path / store.SEARCH_SPA, run.search_spa)
+    except ValueError as err:
+        spa, problems = None, [*problems, str(err)]
     return RunData(
         run,
         manifest,
@@ -164,6 +184,7 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
         tables[store.BASELINES],
         tables[store.CURVES],
         importance,
+        spa,
         tuple(problems),
     )
 
@@ -199,6 +220,16 @@ def best_finished(data: RunData) -> dict[str, Any] | None:
     """The best finished trial by the search metric (a pruned trial has no test result)."""
     order = ranked(data)
     return order.row(0, named=True) if order is not None and not order.is_empty() else None
+
+
+def compared_accuracy(data: RunData) -> dict[str, float | None]:
+    """The pooled accuracy of the yardsticks every page shows beside a trial: the majority class, the strongest."""
+    pooled = baseline_rows(data.baselines)
+    strongest = data.strongest
+    return {
+        "majority": get(pooled, "majority", "accuracy"),
+        "strongest": get(pooled, strongest, "accuracy") if strongest else None,
+    }
 
 
 def baseline_rows(baselines: pl.DataFrame | None, *, fold: int = -1) -> dict[str, dict[str, Any]]:

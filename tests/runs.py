@@ -16,8 +16,9 @@ import polars as pl
 from specs import tiny_experiment
 
 from vixray import store
+from vixray.baselines import BASELINES, strongest_baseline
 
-BASELINE_NAMES = ("random", "majority", "persistence", "stratified", "logistic", "har")
+BASELINE_NAMES = BASELINES
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
 MAX_EPOCHS = 4
 GRACE_EPOCHS = 2
@@ -253,6 +254,7 @@ def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any],
         "baselines": {name: metrics(y_true, predictions[f"pred_{name}"]) for name in BASELINE_NAMES},
     }
     k = int((y_true == pred).sum())
+    persistence = float((predictions["pred_persistence"] == y_true).mean())
     params = {k_[len("param.") :]: v for k_, v in trial.items() if k_.startswith("param.") and v is not None}
     per_seed = [{"seed": s, **{m: 0.4 + 0.01 * s for m in METRICS}} for s in range(3)]
     report = {
@@ -288,13 +290,30 @@ def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any],
                 "down": {"statistic": 0.4, "p_value": 0.34},
             },
             "bootstrap_ci": {"mean": k / n, "low": k / n - 0.08, "high": k / n + 0.08, "level": 0.95},
+            "strongest": "persistence",
+            "vs_strongest": {
+                "n": n,
+                "accuracy_a": k / n,
+                "accuracy_b": persistence,
+                "accuracy_difference": {
+                    "mean": k / n - persistence,
+                    "low": k / n - persistence - 0.07,
+                    "high": k / n - persistence + 0.07,
+                    "level": 0.95,
+                },
+                "mcnemar": {"b": 10, "c": 14, "statistic": 0.375, "p_value": 0.54},
+                "log_loss_difference": None,
+                "diebold_mariano": None,
+            },
         },
         "spa": {
             "benchmark": "persistence",
             "n_models": 1,
+            "studentized": True,
             "p_values": {"lower": 0.2, "consistent": 0.3, "upper": 0.4},
         },
         "strongest_baseline": "persistence",
+        "strongest_baseline_chosen_on": "the search's development folds",
         "verdict": "The model does not beat the persistence baseline on the holdout (SPA p = 0.30).",
     }
     store.write_json(out / "report.json", report)
@@ -319,8 +338,26 @@ def make_run(
     store.write_parquet(run.path / store.TRIALS, trials)
     store.write_parquet(run.path / store.FOLDS, folds)
     store.write_parquet(run.path / store.CURVES, curves)
-    store.write_parquet(run.path / store.BASELINES, _baselines(rng, n_folds=n_folds))
+    baselines = _baselines(rng, n_folds=n_folds)
+    store.write_parquet(run.path / store.BASELINES, baselines)
+    pooled = baselines.filter(pl.col("fold") == -1)
+    strongest = strongest_baseline(dict(zip(pooled["baseline"], pooled["accuracy"], strict=True)))
+    run.update_manifest(strongest_baseline=strongest)
     _importance(run, rng)
+    n_finished = int((trials["status"] == "finished").sum())
+    store.write_json(
+        run.path / store.SEARCH_SPA,
+        {
+            "benchmark": strongest,
+            "loss": "zero_one",
+            "n_models": n_finished,
+            "n_days": N_TEST * n_folds,
+            "statistic": 0.8,
+            "p_values": {"lower": 0.31, "consistent": 0.42, "upper": 0.5},
+            "best_trial": trials.filter(pl.col("status") == "finished")["trial_id"][0],
+            "log_loss": None,
+        },
+    )
     run.ray_dir.mkdir()
     counts = {s: int((trials["status"] == s).sum()) for s in ("finished", "pruned", "errored", "running")}
     run.update_manifest(counts=counts)

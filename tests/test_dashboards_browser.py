@@ -143,9 +143,9 @@ def test_overview_shows_runs_the_chance_line_and_the_baseline_bars(browser, site
     assert sorted(links) == sorted([site.run.run_id, site.other.run_id])
     assert "random 33.3%" in browser.texts("#overview-accuracy .annotation-text")
     legend = browser.texts("#overview-accuracy .legendtext", count=3)
-    assert legend == ["best trial", "majority", "persistence"]
+    assert legend == ["best trial", "majority", "strongest baseline (each run's own)"]
     bars = browser.texts("#overview-accuracy .bartext", count=6)
-    for name in ("majority", "persistence"):
+    for name in ("majority", site.run.manifest()["strongest_baseline"]):
         assert f"{_pooled(site, name):.1%}" in bars
 
 
@@ -176,7 +176,8 @@ def test_trial_page_shows_fold_bars_beside_the_baselines(browser, site):
     trial = site.trials.filter(pl.col("status") == "finished").sort("val_loss")["trial_id"][0]
     browser.open(f"/trial/tiny/{site.run.run_id}/{trial}")
     assert "random 33.3%" in browser.texts("#fold-accuracy .annotation-text")
-    assert browser.texts("#fold-accuracy .legendtext", count=3) == ["trial", "majority", "persistence"]
+    strongest = site.run.manifest()["strongest_baseline"]
+    assert browser.texts("#fold-accuracy .legendtext", count=3) == ["trial", "majority", strongest]
     majority = site.baselines.filter((pl.col("baseline") == "majority") & (pl.col("fold") == 0))["accuracy"][
         0
     ]

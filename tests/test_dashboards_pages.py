@@ -371,3 +371,45 @@ def test_a_finished_run_without_its_tables_is_malformed(scratch):
     row = _by_id(_page(scratch.root, overview), "runs-table").data[0]
     assert row["status"] == "malformed"
     assert "trials.parquet: missing" in row["problem"] and "baselines.parquet: missing" in row["problem"]
+
+
+# ------------------------------------------------------------------------------------------------ yardsticks
+
+
+def test_every_page_shows_the_run_s_strongest_baseline_and_its_spa(results):
+    strongest = results.run.manifest()["strongest_baseline"]
+    spa = results.run.search_spa()
+    pooled = {
+        r["baseline"]: r for r in results.run.baselines().filter(pl.col("fold") == -1).iter_rows(named=True)
+    }
+    rows = {r["experiment"]: r for r in _by_id(_page(results.root, overview), "runs-table").data}
+    assert rows["tiny"]["strongest baseline"] == strongest
+    assert rows["tiny"]["its accuracy"] == pytest.approx(pooled[strongest]["accuracy"])
+    assert rows["tiny"]["dev SPA p"] == spa["p_values"]["consistent"]
+    bars = _by_id(_page(results.root, overview), "overview-accuracy").figure
+    at = list(_trace(bars, "best trial").x).index(f"tiny/{results.tiny.name}")
+    assert _trace(bars, "strongest baseline (each run's own)").y[at] == pytest.approx(
+        pooled[strongest]["accuracy"]
+    )
+    page = _page(results.root, search, experiment="tiny", run_id=results.tiny.name)
+    sentence = _by_id(page, "search-spa").children
+    assert (
+        sentence.startswith(f"best of {spa['n_models']} finished trials vs {strongest}")
+        and "p = 0.42" in sentence
+    )
+    best = _best_finished(results.trials)
+    shown = _page(results.root, trial, experiment="tiny", run_id=results.tiny.name, trial_id=best["trial_id"])
+    assert {t.name for t in _by_id(shown, "fold-accuracy").figure.data} == {"trial", "majority", strongest}
+
+
+def test_the_evaluation_page_leads_with_the_strongest_development_baseline(results):
+    report = json.loads((results.run.evaluations()[0] / store.REPORT_JSON).read_text())
+    page = _page(
+        results.root, evaluation, experiment="tiny", run_id=results.tiny.name, eval_id=results.eval_id
+    )
+    headline = _by_id(page, "headline").children
+    head = report["significance"]["vs_strongest"]
+    assert headline.startswith(f"best config vs persistence: accuracy {head['accuracy_a']:.3f}")
+    assert "McNemar p = 0.54" in headline
+    assert "never by its holdout score" in _text(page)
+    assert "Studentized SPA test" in _by_id(page, "spa-verdict").children

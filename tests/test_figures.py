@@ -72,15 +72,15 @@ def test_every_accuracy_figure_draws_the_random_line_at_one_third(name):
 
 def test_best_vs_baselines_carries_the_values_given_per_run():
     rows = [
-        {"label": "exp/run-a", "model": 0.45, "majority": 0.40, "persistence": 0.35},
-        {"label": "exp/run-b", "model": 0.38, "majority": 0.41, "persistence": None},
+        {"label": "exp/run-a", "model": 0.45, "majority": 0.40, "strongest": 0.47},
+        {"label": "exp/run-b", "model": 0.38, "majority": 0.41, "strongest": None},
     ]
     fig = figures.best_vs_baselines(rows)
-    assert [t.name for t in fig.data] == ["best trial", "majority", "persistence"]
+    assert [t.name for t in fig.data] == ["best trial", "majority", "strongest baseline (each run's own)"]
     assert list(_trace(fig, "best trial").x) == ["exp/run-a", "exp/run-b"]
     assert list(_trace(fig, "best trial").y) == [0.45, 0.38]
     assert list(_trace(fig, "majority").y) == [0.40, 0.41]
-    assert list(_trace(fig, "persistence").y) == [0.35, None]
+    assert list(_trace(fig, "strongest baseline (each run's own)").y) == [0.47, None]
     assert fig.layout.barmode == "group"
 
 
@@ -242,7 +242,7 @@ def test_learning_curves_average_folds_and_mark_asha_stops():
 
 def test_fold_accuracy_puts_the_same_folds_baselines_beside_the_trial():
     folds = pl.DataFrame({"fold": [1, 0], "accuracy": [0.45, 0.5]})
-    fig = figures.fold_accuracy(folds, _baselines())
+    fig = figures.fold_accuracy(folds, _baselines(), shown=("majority", "persistence"))
     assert list(_trace(fig, "trial").x) == ["fold 0", "fold 1"]
     assert list(_trace(fig, "trial").y) == [0.5, 0.45]
     assert list(_trace(fig, "majority").y) == [0.40, 0.42]

@@ -30,6 +30,10 @@ COLORS = {
     "stratified": "#9467bd",
     "logistic": "#8c564b",
     "har": "#e377c2",
+    "calendar": "#17becf",
+    "boosting": "#bcbd22",
+    "garch": "#393b79",
+    "strongest": "#d4a017",  # the strongest baseline of a run, whichever it is
     "finished": "#1f77b4",
     "pruned": "#b0b0b0",
     "correct": "#2ca02c",

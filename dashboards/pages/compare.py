@@ -25,11 +25,10 @@ from dashboards.links import COMPARE_PATH, COMPARE_PICKER, parse_compare
 from dashboards.reading import (
     NotFound,
     ResultsReader,
-    baseline_rows,
     best_finished,
     check_page_id,
+    compared_accuracy,
     find_run,
-    get,
     read_run,
 )
 from vixray import store
@@ -54,7 +53,7 @@ def _compare_entry(results: ResultsReader, item: str) -> dict[str, Any]:
         trial: dict[str, Any] | None = match.row(0, named=True)
     else:
         trial = best_finished(data)
-    return {"label": item, "data": data, "trial": trial, "baselines": baseline_rows(data.baselines)}
+    return {"label": item, "data": data, "trial": trial, "baselines": compared_accuracy(data)}
 
 
 def _trial_field(key: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -62,7 +61,7 @@ def _trial_field(key: str) -> Callable[[Mapping[str, Any]], Any]:
 
 
 def _baseline_accuracy(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda entry: get(entry["baselines"], name, "accuracy")
+    return lambda entry: entry["baselines"].get(name)
 
 
 def _compare_table(entries: Sequence[Mapping[str, Any]]) -> dash_table.DataTable:
@@ -73,6 +72,7 @@ def _compare_table(entries: Sequence[Mapping[str, Any]]) -> dash_table.DataTable
         ("trial", _trial_field("trial_id")),
         (metric, _trial_field(metric)),
         *((f"test {label}", _trial_field(f"test_{key}")) for key, label in METRIC_LABELS.items()),
+        ("strongest baseline", lambda e: e["data"].strongest),
         *((f"{name} accuracy", _baseline_accuracy(name)) for name in figures.COMPARED_BASELINES),
         *((p[len(store.PARAM_PREFIX) :], _trial_field(p)) for p in params),
     ]
@@ -119,7 +119,7 @@ def content(results: ResultsReader, runs: str | Sequence[str] | None = None) -> 
             {
                 "label": e["label"],
                 "model": (e["trial"] or {}).get("test_accuracy"),
-                **{n: get(e["baselines"], n, "accuracy") for n in figures.COMPARED_BASELINES},
+                **e["baselines"],
             }
             for e in entries
         ]

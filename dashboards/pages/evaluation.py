@@ -39,6 +39,7 @@ from dashboards.reading import (
 )
 from vixray import figures as shared_figures
 from vixray import store
+from vixray.prose import comparison_text
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +99,30 @@ def spa_text(spa: Mapping[str, Any], *, level: float = 0.05) -> str:
     bench = spa.get("benchmark") or "the benchmark"
     loss = f" on {spa['loss']} loss" if spa.get("loss") else ""
     evidence = "evidence" if p < level else "no evidence"
+    name = "Studentized SPA test" if spa.get("studentized") else "SPA test"
     text = (
-        f"SPA test{loss} against {bench} ({spa.get('n_models', '?')} model(s)): consistent p = {p:.3f}, "
+        f"{name}{loss} against {bench} ({spa.get('n_models', '?')} model(s)): consistent p = {p:.3f}, "
         f"{evidence} at the {level:.0%} level that a model beats {bench}."
     )
     p_log = get(spa, "log_loss", "p_values", "consistent")
     if isinstance(p_log, int | float):
         text += f" On log-loss: p = {p_log:.3f}."
     return text
+
+
+def _headline(report: Mapping[str, Any]) -> html.Div:
+    """The best config against the development era's strongest baseline: the paired difference and its tests."""
+    comparison = get(dict(report), "significance", "vs_strongest")
+    strongest = report.get("strongest_baseline")
+    if not isinstance(comparison, dict) or not strongest:
+        return note("This report predates the paired comparison with the strongest baseline.")
+    chosen = report.get("strongest_baseline_chosen_on") or "the development era"
+    return html.Div(
+        [
+            html.P(comparison_text(comparison, a="best config", b=f"{strongest}"), id="headline"),
+            note(f"{strongest} was chosen on {chosen}, never by its holdout score."),
+        ]
+    )
 
 
 def _pooled_table(pooled: Mapping[str, Any]) -> dash_table.DataTable:
@@ -189,6 +206,7 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
         html.Blockquote(
             str(report.get("verdict") or "(no verdict in the report)"), id="verdict", className="verdict"
         ),
+        section("Against the strongest development-era baseline", lambda: _headline(report)),
         section(
             "Accuracy by block",
             lambda: graph(shared_figures.block_accuracy(report.get("blocks") or []), "block-accuracy"),

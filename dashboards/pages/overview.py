@@ -1,5 +1,6 @@
 """The runs page (``/``): every run with its status, trial counts, best metric and evaluations, and each run's best
-trial beside the 33.3% line and the majority and persistence baselines."""
+trial beside the 33.3% line, the majority class and the run's strongest baseline (chosen on its development folds),
+and the search's SPA p-value (the best of its trials against that baseline, corrected for the search)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from dashboards.links import (
 )
 from dashboards.reading import (
     ResultsReader,
-    baseline_rows,
     best_finished,
+    compared_accuracy,
     evaluation_ids,
     get,
     ranked,
@@ -58,7 +59,7 @@ def _overview_row(
     order = ranked(data)
     best = best_finished(data)
     evals = evaluation_ids(data.run)
-    base = baseline_rows(data.baselines)
+    yardsticks = compared_accuracy(data)
     row.update(
         {
             "started": m.get("started"),
@@ -69,8 +70,10 @@ def _overview_row(
             **counts,
             f"best {metric}": order[metric][0] if order is not None and not order.is_empty() else None,
             "best test accuracy": best.get("test_accuracy") if best else None,
-            "majority": get(base, "majority", "accuracy"),
-            "persistence": get(base, "persistence", "accuracy"),
+            "majority": yardsticks["majority"],
+            "strongest baseline": data.strongest,
+            "its accuracy": yardsticks["strongest"],
+            "dev SPA p": get(data.spa, "p_values", "consistent"),
             "evaluated": (
                 md_link(f"yes ({len(evals)})", evaluation_href(summary.experiment, summary.run_id, evals[-1]))
                 if evals
@@ -84,7 +87,7 @@ def _overview_row(
         bars = {
             "label": f"{summary.experiment}/{summary.run_id}",
             "model": best.get("test_accuracy"),
-            **{name: get(base, name, "accuracy") for name in figures.COMPARED_BASELINES},
+            **yardsticks,
         }
     return row, bars
 

@@ -33,6 +33,7 @@ from dashboards.reading import (
     ResultsReader,
     RunData,
     baseline_rows,
+    best_finished,
     evaluation_ids,
     find_run,
     get,
@@ -41,6 +42,7 @@ from dashboards.reading import (
     trial_counts,
 )
 from vixray import store
+from vixray.prose import search_spa_sentence
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,28 @@ def _run_summary(data: RunData) -> html.Table:
                 + ", ".join(f"{k} {v}" for k, v in sched.items()),
             ),
             ("trials", ", ".join(f"{n} {s}" for s, n in counts.items())),
+            (
+                "strongest baseline",
+                f"{data.strongest or '–'} (on the development folds: the yardstick of every test)",
+            ),
         ]
     )
+
+
+def _snooping(data: RunData) -> Any:
+    """The whole search against the strongest baseline, corrected for the number of trials (spa.json)."""
+    if data.spa is None:
+        return note("No whole-search SPA yet: it is written when the search ends (and after a resume).")
+    best = best_finished(data)
+    lines = [html.P(search_spa_sentence(data.spa), id="search-spa")]
+    if best is not None:
+        lines.append(
+            note(
+                f"Best trial {best['trial_id']} by the search metric; the SPA's best by 0/1 loss: "
+                f"{data.spa.get('best_trial')}. It covers the trials of this search only."
+            )
+        )
+    return html.Div(lines)
 
 
 def _baselines_table(baselines: pl.DataFrame | None) -> Any:
@@ -172,6 +194,9 @@ def content(results: ResultsReader, experiment: str, run_id: str) -> html.Div:
         section("Run", lambda: _run_summary(data)),
         html.P(evaluation_links),
         section("Baselines (pooled over the folds)", lambda: _baselines_table(data.baselines)),
+        section(
+            "Data snooping: the best of the trials against the strongest baseline", lambda: _snooping(data)
+        ),
     ]
     trials = data.trials
     if trials is None or trials.is_empty():

@@ -102,7 +102,8 @@ def content(results: ResultsReader, experiment: str, run_id: str, trial_id: str)
                 f": ASHA stopped it after epoch {trial.get('epochs')}" if trial["status"] == "pruned" else ""
             )
             return note(f"No test results: the trial is {trial['status']}{why}.")
-        return graph(figures.fold_accuracy(folds, baselines), "fold-accuracy")
+        shown = ("majority", *([data.strongest] if data.strongest and data.strongest != "majority" else []))
+        return graph(figures.fold_accuracy(folds, baselines, shown=shown), "fold-accuracy")
 
     return page(
         title,
