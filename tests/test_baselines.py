@@ -376,3 +376,16 @@ def test_error_missing_column_and_bad_label():
     bad = Dataset(ds.frame.with_columns(label=pl.lit(3, dtype=pl.Int64)), ds.feature_names)
     with pytest.raises(ValueError, match=r"training label 3 is not a class 0 Down, 1 Neutral or 2 Up"):
         fit_predict("majority", bad, rows(0, 10), rows(11, 20), labels=LABELS)
+
+
+def test_the_tuned_baselines_choose_on_the_rows_the_network_early_stops_on():
+    from vixray.baselines.core import make_fold
+    from vixray.windows import make_fold_windows
+
+    ds = make_dataset(200)
+    train, test = rows(0, 150), rows(151, 200)
+    fold = make_fold(ds, train, test, labels=LABELS, val_fraction=0.2, seed=0)
+    windows = make_fold_windows(ds.X, ds.y, [(train, test)], seq_len=3, val_fraction=0.2, val_gap=1)
+    np.testing.assert_array_equal(fold.val, windows.val_rows(0))  # the last 30 training rows, for both
+    np.testing.assert_array_equal(fold.fit[fold.fit >= 2], windows.fit_rows(0))  # windows need 2 earlier rows
+    assert fold.fit[-1] == fold.val[0] - 2  # one row (the label horizon) kept between fit and validation
