@@ -128,6 +128,34 @@ def test_alignment_is_an_inner_join_on_common_days(tmp_path):
     }
 
 
+def test_optional_ticker_is_joined_onto_the_spine_days_and_never_shortens_it(tmp_path):
+    days = [f"2020-01-{d:02d}" for d in (2, 3, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 20, 21)]
+    spine = {"SPY": [(d, 100.0 + i) for i, d in enumerate(days)]}
+    spine |= {"QQQ": spine["SPY"], "VIX": [(d, 20.0 + i) for i, d in enumerate(days)]}
+    # VIX3M starts on the 7th, misses the 9th (carried) and the six rows from the 13th to the 20th: five of them
+    # are carried forward, the sixth (the 20th) stays empty
+    late = [("2020-01-07", 30.0), ("2020-01-08", 31.0), ("2020-01-10", 32.0), ("2020-01-21", 40.0)]
+    folder = folder_with(tmp_path, {**spine, "VIX3M": late})
+    prices = load_prices(f"csv:{folder}", tickers=["SPY", "QQQ", "^VIX", "^VIX3M"])
+    assert prices.frame["date"].dt.to_string().to_list() == days  # the spine's days, all of them
+    before, carried = [None] * 3, [32.0] * 5
+    assert prices.frame["VIX3M_close"].to_list() == [*before, 30.0, 31.0, 31.0, 32.0, *carried, None, 40.0]
+    (note,) = prices.notes
+    assert note.startswith("^VIX3M: optional, joined onto the ['SPY', 'QQQ', '^VIX'] days from 2020-01-07")
+    assert "(6 missing day(s) carried forward from the day before, 1 left empty)" in note
+    # the spine alone gives the same rows: loading the optional ticker cut nothing
+    alone = load_prices(f"csv:{folder}", tickers=["SPY", "QQQ", "^VIX"])
+    assert alone.frame["date"].equals(prices.frame["date"])
+
+
+def test_without_the_default_tickers_every_ticker_is_inner_joined(tmp_path):
+    folder = folder_with(
+        tmp_path, {"VIX3M": [("2020-01-02", 1.0), ("2020-01-03", 2.0)], "VXN": [("2020-01-03", 3.0)]}
+    )
+    prices = load_prices(f"csv:{folder}", tickers=["^VIX3M", "^VXN"])
+    assert prices.frame["date"].to_list() == [date(2020, 1, 3)] and prices.notes == ()
+
+
 def test_ticker_order_sets_column_order(small):
     prices = load_prices(f"csv:{small}", tickers=["^VIX", "SPY"])
     assert prices.frame.columns[1:7] == [f"VIX_{f}" for f in FIELDS]

@@ -20,7 +20,15 @@ source), :mod:`~vixray.data.sources`, :mod:`~vixray.data.synthetic`, :mod:`~vixr
 fingerprint).
 """
 
-from vixray.data.layout import DEFAULT_TICKERS, FIELDS, YAHOO_COLUMNS, column, column_prefix, frame_layout
+from vixray.data.layout import (
+    DEFAULT_TICKERS,
+    FIELDS,
+    OPTIONAL_TICKERS,
+    YAHOO_COLUMNS,
+    column,
+    column_prefix,
+    frame_layout,
+)
 from vixray.data.prices import Prices, check_same_data, load_for, load_prices
 from vixray.data.sources import (
     SOURCE_FORMS,
@@ -33,6 +41,7 @@ from vixray.data.synthetic import synthetic_prices
 __all__ = [
     "DEFAULT_TICKERS",
     "FIELDS",
+    "OPTIONAL_TICKERS",
     "SOURCE_FORMS",
     "YAHOO_COLUMNS",
     "YAHOO_HISTORY_START",

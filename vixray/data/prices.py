@@ -1,7 +1,9 @@
 """Daily prices: :func:`load_prices` is the one entry point for every source; it returns a validated, aligned frame.
 
-The tickers' validated rows (from :mod:`vixray.data.sources`) are inner-joined on their common trading days and cut
-to ``[start, end]``. The result (:class:`Prices`) carries a content fingerprint that goes into every run's manifest;
+The tickers' validated rows (from :mod:`vixray.data.sources`) are aligned and cut to ``[start, end]``: SPY, QQQ and
+^VIX (:func:`~vixray.data.layout.spine_tickers`) are inner-joined on their common trading days, which are the rows;
+every other ticker is joined onto those days, carried forward over at most ``MAX_CARRY_ROWS`` missing days and empty
+before its first day, so loading ^VIX3M (from 2009) never shortens the history of a feature that does not read it. The result (:class:`Prices`) carries a content fingerprint that goes into every run's manifest;
 :func:`check_same_data` is the one refusal of data that differs from what a run searched.
 """
 
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from vixray.data.layout import DEFAULT_TICKERS, FIELDS, column, frame_layout
+from vixray.data.layout import DEFAULT_TICKERS, FIELDS, MAX_CARRY_ROWS, column, frame_layout, spine_tickers
 from vixray.data.sources import load_series, parse_source, resolve_source
 from vixray.data.validate import as_date, check_tickers, coverage
 
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class Prices:
-    """Daily prices of ``tickers`` on their common trading days, ascending, one row per day.
+    """Daily prices of ``tickers`` on the trading days of SPY, QQQ and ^VIX, ascending, one row per day (an optional
+    ticker's columns are null before its first day).
 
     ``frame`` has ``date`` (pl.Date) and, per ticker prefix ``P``, ``P_open``, ``P_high``, ``P_low``, ``P_close``,
     ``P_adj_close``, ``P_volume`` (Float64). ``coverage`` gives each ticker's first and last day and row count as
@@ -79,13 +82,37 @@ class Prices:
 # ------------------------------------------------------------------------------------------------ loading
 
 
-def _align(series: Mapping[str, pl.DataFrame], tickers: Sequence[str]) -> pl.DataFrame:
-    """Inner join on the days every ticker has, columns prefixed by ticker."""
-    frames = [series[t].rename({f: column(t, f) for f in FIELDS}) for t in tickers]
-    aligned = frames[0]
-    for frame in frames[1:]:
-        aligned = aligned.join(frame, on="date", how="inner")
-    return aligned.sort("date").select(frame_layout(tickers))
+def _align(
+    series: Mapping[str, pl.DataFrame], tickers: Sequence[str]
+) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """The spine tickers inner-joined on their common days, every other ticker left-joined onto them and carried
+    forward over short gaps (the past only); columns prefixed by ticker. Returns the frame and a note per optional
+    ticker saying where its columns start and how many days were carried."""
+    spine = spine_tickers(tickers)
+    frames = {t: series[t].rename({f: column(t, f) for f in FIELDS}) for t in tickers}
+    aligned = frames[spine[0]]
+    for t in spine[1:]:
+        aligned = aligned.join(frames[t], on="date", how="inner")
+    aligned = aligned.sort("date")
+    notes = []
+    for t in (t for t in tickers if t not in spine):
+        own = frames[t].with_columns(pl.lit(True).alias("_present"))
+        joined = aligned.join(own, on="date", how="left", maintain_order="left")
+        present = joined["_present"].fill_null(False)
+        names = [column(t, f) for f in FIELDS]
+        aligned = joined.drop("_present").with_columns(pl.col(names).forward_fill(limit=MAX_CARRY_ROWS))
+        if not present.any():
+            notes.append(f"{t}: no day in common with {list(spine)}; its columns are empty")
+            continue
+        first = aligned["date"].filter(present)[0]
+        inside = aligned.filter(pl.col("date") >= first)
+        empty = int(inside[column(t, "close")].is_null().sum())
+        carried = int((~present.filter(aligned["date"] >= first)).sum()) - empty
+        notes.append(
+            f"{t}: optional, joined onto the {list(spine)} days from {first} ({carried} missing day(s) carried "
+            f"forward from the day before, {empty} left empty); features that do not read it keep the full history"
+        )
+    return aligned.select(frame_layout(tickers)), tuple(notes)
 
 
 def load_prices(
@@ -109,7 +136,8 @@ def load_prices(
 
     series, label, notes = load_series(kind, arg, tickers, cache_dir=cache_dir, start=first)
     loaded = {t: coverage(series[t]) for t in tickers}
-    aligned = _align(series, tickers)
+    aligned, joined = _align(series, tickers)
+    notes = (*notes, *joined)
     if first:
         aligned = aligned.filter(pl.col("date") >= first)
     if last:
