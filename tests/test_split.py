@@ -229,6 +229,7 @@ def test_too_few_samples_expanding_needs_the_same():
         ({"n_splits": 0}, r"n_splits = 0: must be an integer >= 1"),
         ({"n_splits": True}, r"n_splits = True: must be an integer >= 1"),
         ({"n_splits": 2.0}, r"n_splits = 2.0: must be an integer >= 1"),
+        ({"n_splits": "most"}, r"n_splits = 'most': must be an integer >= 1 or 'all'"),
         ({"train_size": 0}, r"train_size = 0: must be an integer >= 1"),
         ({"train_size": False}, r"train_size = False: must be an integer"),
         ({"test_size": -1}, r"test_size = -1: must be an integer >= 1"),

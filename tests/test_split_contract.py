@@ -28,7 +28,7 @@ GRID = [
         "expanding": expanding,
     }
     for n_splits, train, test, step, gap, expanding in itertools.product(
-        (1, 2, 5), (1, 7), (1, 3), (None, "wide"), (0, 1, 3), (False, True)
+        (1, 2, 5, "all"), (1, 7), (1, 3), (None, "wide"), (0, 1, 3), (False, True)
     )
 ]
 for params in GRID:  # "wide" steps leave two untested rows between test blocks
@@ -55,7 +55,9 @@ def test_split_yields_get_n_splits_pairs_of_int64_positions(splitter, n_samples)
     produced = splitter.split(X)
     assert isinstance(produced, GeneratorType)  # lazy, as scikit-learn's splitters
     folds = list(produced)
-    assert len(folds) == splitter.get_n_splits() == splitter.get_n_splits(X, None, None)
+    assert len(folds) == splitter.get_n_splits(X) == splitter.get_n_splits(X, None, None)
+    if splitter.n_splits != "all":
+        assert splitter.get_n_splits() == len(folds)  # a fixed count needs no data
     for train, test in folds:
         for idx in (train, test):
             assert isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype == np.int64
@@ -109,6 +111,25 @@ def test_scikit_learn_accepts_it_as_cv(splitter):
 def test_one_sample_too_few_is_an_error_naming_the_settings(splitter):
     n = splitter.min_samples() - 1
     with pytest.raises(
-        ValueError, match=rf"Cannot split n_samples={n} with n_splits={splitter.n_splits}, .*at least"
+        ValueError, match=rf"Cannot split n_samples={n} with n_splits={splitter.n_splits!r}, .*at least"
     ):
         list(splitter.split(np.zeros(n)))
+
+
+ALL = [(p, i) for p, i in zip(GRID, IDS, strict=True) if p["n_splits"] == "all"]
+
+
+@pytest.mark.parametrize("extra", [0, 1, 5])
+@pytest.mark.parametrize("params", [p for p, _ in ALL], ids=[i for _, i in ALL])
+def test_all_takes_every_fold_that_fits_and_no_more(params, extra):
+    params = dict(params)
+    splitter = WalkForwardSplit(params.pop("n_splits"), **params)
+    n_samples = splitter.min_samples() + extra
+    folds = list(splitter.split(np.zeros(n_samples)))
+    # one more fold would need `step` more rows before the oldest training block than the data has
+    train, test = folds[0]
+    first_train = int(test.min()) - splitter.gap - splitter.train_size
+    assert 0 <= first_train < splitter.step
+    assert len(folds) == 1 + (n_samples - splitter.min_samples()) // splitter.step
+    with pytest.raises(ValueError, match=r"get_n_splits needs X: the number of folds depends on the number"):
+        splitter.get_n_splits()

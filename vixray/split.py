@@ -23,6 +23,17 @@ def _int_param(name: str, value: Any, *, minimum: int) -> int:
     return int(value)
 
 
+ALL = "all"  # n_splits = "all": as many folds as the data holds
+
+
+def _n_splits_param(value: Any) -> int | str:
+    if value == ALL:
+        return ALL
+    if isinstance(value, str):
+        raise ValueError(f"WalkForwardSplit n_splits = {value!r}: must be an integer >= 1 or {ALL!r}")
+    return _int_param("n_splits", value, minimum=1)
+
+
 def _num_samples(X: Any) -> int:
     shape = getattr(X, "shape", None)
     if isinstance(shape, tuple) and len(shape) >= 1:
@@ -43,8 +54,10 @@ class WalkForwardSplit:
     """Walk-forward cross-validation: train on a block of the past, skip ``gap`` rows, test on the next block.
 
     Folds are anchored at the END of the data, as in scikit-learn's ``TimeSeriesSplit``: the last test block ends at
-    the last sample, and each earlier fold sits ``step`` rows before the next. For ``n`` samples, fold ``k``
-    (0-based, oldest first) is::
+    the last sample, and each earlier fold sits ``step`` rows before the next. ``n_splits="all"`` takes as many
+    folds as fit, so the test blocks tile the data from the first row after one training block to the end (the
+    ``(n - train_size - gap - test_size) % step`` rows before the oldest test block stay untested). For ``n``
+    samples, fold ``k`` (0-based, oldest first) is::
 
         test_end    = n - (n_splits - 1 - k) * step        (exclusive)
         test_start  = test_end - test_size
@@ -68,10 +81,18 @@ class WalkForwardSplit:
         fold 2: |TTTTTTTTTTTTTTgttt|
                  T = train, g = gap, t = test
 
+    ``n_splits="all"``, rolling, ``train_size=8, gap=1, test_size=3`` on 19 samples: three folds fit, and the
+    first ``(19 - 8 - 1 - 3) % 3 = 1`` row after the oldest training block is never tested::
+
+        sample:  0123456789012345678
+        fold 0: | TTTTTTTTgttt      |
+        fold 1: |    TTTTTTTTgttt   |
+        fold 2: |       TTTTTTTTgttt|
+
     Parameters
     ----------
     n_splits:
-        Number of folds (>= 1).
+        Number of folds (>= 1), or ``"all"``: as many as the data holds (:meth:`get_n_splits` then needs ``X``).
     train_size:
         Rows in each training block; with ``expanding=True`` the size of the first (smallest) block when the data
         holds exactly :meth:`min_samples` rows (extra history at the start goes into every expanding block).
@@ -89,7 +110,7 @@ class WalkForwardSplit:
 
     def __init__(
         self,
-        n_splits: int = 5,
+        n_splits: int | str = 5,
         *,
         train_size: int,
         test_size: int,
@@ -97,7 +118,7 @@ class WalkForwardSplit:
         gap: int = 1,
         expanding: bool = False,
     ) -> None:
-        self.n_splits = _int_param("n_splits", n_splits, minimum=1)
+        self.n_splits = _n_splits_param(n_splits)
         self.train_size = _int_param("train_size", train_size, minimum=1)
         self.test_size = _int_param("test_size", test_size, minimum=1)
         self.step = self.test_size if step is None else _int_param("step", step, minimum=1)
@@ -112,22 +133,30 @@ class WalkForwardSplit:
         self.expanding = bool(expanding)
 
     def min_samples(self) -> int:
-        """The fewest samples this splitter needs: the oldest fold's full training block must fit."""
-        return self.train_size + self.gap + self.test_size + (self.n_splits - 1) * self.step
+        """The fewest samples this splitter needs: the oldest fold's full training block must fit (one fold's worth
+        for ``n_splits="all"``)."""
+        folds = 1 if self.n_splits == ALL else int(self.n_splits)
+        return self.train_size + self.gap + self.test_size + (folds - 1) * self.step
 
-    def _bounds(self, n_samples: int) -> list[tuple[int, int, int, int]]:
-        """(train_start, train_end, test_start, test_end) per fold, ends exclusive, oldest first."""
+    def _folds_for(self, n_samples: int) -> int:
         need = self.min_samples()
         if n_samples < need:
             raise ValueError(
-                f"Cannot split n_samples={n_samples} with n_splits={self.n_splits}, train_size={self.train_size}, "
+                f"Cannot split n_samples={n_samples} with n_splits={self.n_splits!r}, train_size={self.train_size}, "
                 f"test_size={self.test_size}, step={self.step} and gap={self.gap}: at least {need} samples are "
                 f"needed (train_size + gap + test_size + (n_splits - 1) * step); lower "
                 "n_splits/train_size/test_size or load more history"
             )
+        if self.n_splits == ALL:
+            return 1 + (n_samples - need) // self.step
+        return int(self.n_splits)
+
+    def _bounds(self, n_samples: int) -> list[tuple[int, int, int, int]]:
+        """(train_start, train_end, test_start, test_end) per fold, ends exclusive, oldest first."""
+        n_folds = self._folds_for(n_samples)
         out = []
-        for k in range(self.n_splits):
-            test_end = n_samples - (self.n_splits - 1 - k) * self.step
+        for k in range(n_folds):
+            test_end = n_samples - (n_folds - 1 - k) * self.step
             test_start = test_end - self.test_size
             train_end = test_start - self.gap
             train_start = 0 if self.expanding else train_end - self.train_size
@@ -143,12 +172,20 @@ class WalkForwardSplit:
             )
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """The number of folds (the arguments are accepted for scikit-learn compatibility and ignored)."""
-        return self.n_splits
+        """The number of folds; for ``n_splits="all"`` it depends on ``X``'s length, which must be given (``y`` and
+        ``groups`` are accepted for scikit-learn compatibility and ignored)."""
+        if self.n_splits != ALL:
+            return int(self.n_splits)
+        if X is None:
+            raise ValueError(
+                "WalkForwardSplit(n_splits='all').get_n_splits needs X: the number of folds depends on the number "
+                "of samples; pass the data (get_n_splits(X))"
+            )
+        return self._folds_for(_num_samples(X))
 
     def __repr__(self) -> str:
         return (
-            f"WalkForwardSplit(n_splits={self.n_splits}, train_size={self.train_size}, "
+            f"WalkForwardSplit(n_splits={self.n_splits!r}, train_size={self.train_size}, "
             f"test_size={self.test_size}, step={self.step}, gap={self.gap}, expanding={self.expanding})"
         )
 
