@@ -256,6 +256,29 @@ def test_without_validation_windows_the_last_weights_are_kept():
         np.testing.assert_allclose(proba[f], live[f][w.m_test[f]], atol=1e-6)
 
 
+def test_epoch_limits_stop_each_fold_at_its_own_count_as_if_trained_alone():
+    w = fold_windows(val_fraction=0.0)
+    limits = np.array([1, 3, 2])
+    trainer = FoldTrainer(w, model=model_config(), train=train_config(epochs=3), epoch_limits=limits)
+    active = []
+    while not trainer.done():
+        active.append(trainer.run_epoch().active.tolist())
+    # fold 0 trains in epoch 1 only, fold 2 in epochs 1 and 2, fold 1 in all three
+    assert active == [[True, True, True], [False, True, True], [False, True, False]]
+    assert trainer.best_epoch.tolist() == [1, 3, 2]
+    # fold 2 stopped after two epochs holds the weights of a plain two-epoch run
+    two = FoldTrainer(w, model=model_config(), train=train_config(epochs=2))
+    while not two.done():
+        two.run_epoch()
+    assert_same_weights(weights(trainer, 2), weights(two, 2))
+    for bad in ([1, 2], [0, 1, 1], [1, 4, 1], [1.0, 2.0, 3.0]):
+        with pytest.raises(
+            ValueError,
+            match=r"epoch_limits = .*: pass one integer per fold \(3\), each in 1..train.epochs = 3",
+        ):
+            FoldTrainer(w, model=model_config(), train=train_config(epochs=3), epoch_limits=np.array(bad))
+
+
 def test_state_dict_round_trip_resumes_identically():
     w = fold_windows()
     cfg, train = model_config(dropout=0.3, head_dropout=(0.3, 0.2)), train_config(epochs=4, patience=1)
@@ -384,7 +407,14 @@ def test_bad_windows_raise():
     m[1] = False
     with pytest.raises(ValueError, match=r"fold\(s\) \[1\] have no training windows"):
         FoldTrainer(dataclasses.replace(w, m_fit=m), model=model_config(), train=train_config())
-    with pytest.raises(ValueError, match=r"windows.class_weights has shape \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"windows.class_weights has shape \(2, 3\): expected \(3, K\)"):
+        FoldTrainer(
+            dataclasses.replace(w, class_weights=w.class_weights[:2]),
+            model=model_config(),
+            train=train_config(),
+        )
+    # two weight columns say two classes: a label 2 is then out of range
+    with pytest.raises(ValueError, match=r"windows.y_fit holds label 2: labels must be class ids 0..1"):
         FoldTrainer(
             dataclasses.replace(w, class_weights=w.class_weights[:, :2]),
             model=model_config(),

@@ -1,43 +1,11 @@
-"""Fit all F walk-forward folds of one configuration as ONE computation.
-
-Every fold keeps its own parameters (the fold dimension of :class:`~vixray.models.lstm.FoldLSTMClassifier`), Adam state,
-class weights, mini-batch order, gradient clipping and early stopping; one training step runs every fold's batch
-through one forward and one backward pass. Folds are independent because the total loss is the sum of per-fold
-losses, so each fold's gradient is that of its own loss.
-
-How a step works:
-
-* All parameters live in one (F, P) buffer (each model parameter is a view into it), and the gradients of a step
-  are gathered into a second (F, P) buffer, so per-fold work is one op over rows: the global-norm clip of each
-  fold, and the optimiser.
-* The optimiser is ``torch.optim.Adam`` with L2 weight decay (:class:`vixray.optim.FoldAdam`: the fused kernel
-  ``torch.optim.Adam(fused=True)`` uses, with a tested fallback to the public optimiser), on the rows of the folds
-  that have a batch in this step. A fold that has early-stopped, or has run out of batches this epoch, is left out:
-  its parameters, moments and step count do not move (Adam's momentum would otherwise move it on a zero gradient).
-* Loss per fold: the class-weighted cross-entropy mean as ``nn.CrossEntropyLoss(weight=w)`` computes it,
-  ``sum(w_y * ce) / sum(w_y)`` over the fold's real items in the batch; padding items carry weight 0.
-* The window length is the windows' own (``FoldWindows.seq_len``, built from ``model.seq_len`` by
-  :func:`vixray.crossval.prepare_folds`): the network reads any length, so the trainer takes no second one.
-* Each epoch, fold f's training items are shuffled by the fold's own generator (:func:`order_rng`) and cut into
-  consecutive batches of ``batch_size`` (the last one smaller), as ``DataLoader(shuffle=True)`` does. A fold with
-  fewer items has fewer batches. The windows move to the device once; each epoch's batches are gathered from them
-  in one indexing op and the optimiser's fold groups are planned up front, so the step loop never syncs with the
-  host (losses are summed on the device and read once per epoch).
-* Validation is one no-grad pass per epoch. ``val_loss`` is the plain (unweighted) log loss over the fold's
-  validation windows, so trials with and without class weighting compare on the same scale; early stopping watches
-  it with ``patience`` epochs, keeps each fold's best weights and restores them when the fold stops. Predictions
-  always use each fold's best-validation weights (the last weights for a fold without validation windows).
-
-:func:`fit_folds` runs to the end; :class:`FoldTrainer` runs epoch by epoch and checkpoints exactly
-(:meth:`FoldTrainer.state_dict`), which is what a search trial needs. This module knows nothing of Ray.
-"""
+"""The fold-batched trainer (:class:`FoldTrainer`) and the one-call fit (:func:`fit_folds`); see :mod:`vixray.train`."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -46,9 +14,9 @@ import torch.nn.functional as F_
 
 from vixray.config import ModelConfig, TrainConfig
 from vixray.device import resolve_device
-from vixray.labels import N_CLASSES
 from vixray.models.lstm import FoldLSTMClassifier
 from vixray.optim import FoldAdam
+from vixray.train.reports import EpochReport, FitResult, nanmean
 from vixray.windows import FoldWindows, check_windows
 
 log = logging.getLogger(__name__)
@@ -78,69 +46,23 @@ def _nan_fill(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(keep, values, np.nan)
 
 
-# ------------------------------------------------------------------------------------------------ reports
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: element-wise array comparison has no single truth value
-class EpochReport:
-    """One epoch, per fold. ``active``: the folds that trained in this epoch. A fold that has stopped reports the
-    values of its restored best weights (and the training loss of its last epoch); a fold without validation windows
-    reports NaN validation metrics."""
-
-    epoch: int  # 1-based
-    train_loss: np.ndarray  # (F,)
-    val_loss: np.ndarray  # (F,)
-    val_accuracy: np.ndarray  # (F,)
-    active: np.ndarray  # (F,) bool
-    seconds: float
-
-    @property
-    def mean_val_loss(self) -> float:
-        return _nanmean(self.val_loss)
-
-    @property
-    def mean_val_accuracy(self) -> float:
-        return _nanmean(self.val_accuracy)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss.tolist(),
-            "val_loss": self.val_loss.tolist(),
-            "val_accuracy": self.val_accuracy.tolist(),
-            "active": self.active.tolist(),
-            "seconds": self.seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EpochReport:
-        return cls(
-            epoch=int(d["epoch"]),
-            train_loss=np.asarray(d["train_loss"], dtype=np.float64),
-            val_loss=np.asarray(d["val_loss"], dtype=np.float64),
-            val_accuracy=np.asarray(d["val_accuracy"], dtype=np.float64),
-            active=np.asarray(d["active"], dtype=bool),
-            seconds=float(d["seconds"]),
+def _epoch_limits(limits: np.ndarray | None, *, n_folds: int, epochs: int) -> np.ndarray:
+    """Each fold's number of epochs: ``train.epochs`` for all, or one count per fold (a refit's early-stopped
+    epochs), each in 1..epochs."""
+    if limits is None:
+        return np.full(n_folds, epochs, dtype=np.int64)
+    out = np.asarray(limits)
+    if (
+        out.shape != (n_folds,)
+        or not np.issubdtype(out.dtype, np.integer)
+        or (out < 1).any()
+        or (out > epochs).any()
+    ):
+        raise ValueError(
+            f"epoch_limits = {np.asarray(limits).tolist()}: pass one integer per fold ({n_folds}), each in "
+            f"1..train.epochs = {epochs}"
         )
-
-
-def _nanmean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
-
-
-@dataclass(frozen=True, eq=False)
-class FitResult:
-    """Test predictions per fold (unpadded, in window order) with each fold's best weights, and the history."""
-
-    test_proba: list[np.ndarray]  # per fold (n_test_f, K) float64
-    test_pred: list[np.ndarray]  # per fold (n_test_f,) int64
-    test_rows: list[np.ndarray]  # per fold (n_test_f,) int64 row ids into the table
-    history: list[EpochReport]
-    best_epoch: np.ndarray  # (F,) 1-based
-    epochs_run: int
-    seconds: float
-    device: str
+    return out.astype(np.int64)
 
 
 # ------------------------------------------------------------------------------------------------ the trainer
@@ -149,7 +71,14 @@ class FitResult:
 class FoldTrainer:
     """Trains the F folds of ``windows`` together, one :meth:`run_epoch` at a time."""
 
-    def __init__(self, windows: FoldWindows, *, model: ModelConfig, train: TrainConfig) -> None:
+    def __init__(
+        self,
+        windows: FoldWindows,
+        *,
+        model: ModelConfig,
+        train: TrainConfig,
+        epoch_limits: np.ndarray | None = None,
+    ) -> None:
         check_windows(windows)
         if train.threads is not None:
             torch.set_num_threads(train.threads)
@@ -158,10 +87,13 @@ class FoldTrainer:
         self.device = resolve_device(train.device)
         F, _, _, C = windows.x_fit.shape
         self.n_folds = F
+        self.n_classes = windows.n_classes
         self.epoch = 0
         self.history: list[EpochReport] = []
 
-        self.model = FoldLSTMClassifier(F, C, model, seed=train.seed).to(self.device)
+        self.model = FoldLSTMClassifier(F, C, model, n_classes=self.n_classes, seed=train.seed).to(
+            self.device
+        )
         self._params = list(self.model.parameters())
         sizes = [p[0].numel() for p in self._params]
         # one (F, P) buffer behind every parameter: per-fold clip and Adam are single row-wise ops
@@ -191,6 +123,7 @@ class FoldTrainer:
         self._bad_epochs = np.zeros(F, dtype=np.int64)
         self._stopped = np.zeros(F, dtype=bool)
         self._last_train_loss = np.full(F, np.nan)
+        self._limits = _epoch_limits(epoch_limits, n_folds=F, epochs=train.epochs)  # (F,)
 
     # -------------------------------------------------------------------------------------------- one epoch
 
@@ -217,7 +150,7 @@ class FoldTrainer:
     def _train_epoch(self) -> np.ndarray:
         """One pass over every active fold's batches; the mean batch loss per fold (NaN where none ran)."""
         cfg = self.train_config
-        F, K = self.n_folds, N_CLASSES
+        F, K = self.n_folds, self.n_classes
         index, valid = self._plan_epoch()  # (S, F, B)
         S, _, B = index.shape
         x, y, _ = self._data["fit"]
@@ -255,7 +188,7 @@ class FoldTrainer:
         F, N, T, _ = x.shape
         self.model.eval()
         if N == 0:
-            return torch.zeros(F, 0, N_CLASSES, device=self.device)
+            return torch.zeros(F, 0, self.n_classes, device=self.device)
         chunk = max(1, _EVAL_ELEMENTS // (F * T * 4 * self.model_config.hidden_size))
         return torch.cat([self.model(x[:, i : i + chunk]) for i in range(0, N, chunk)], dim=1)  # (F, N, K)
 
@@ -326,6 +259,9 @@ class FoldTrainer:
         self._check_finite("validation loss", val_loss, trained & self._has_val)
         stopped_before = self._stopped.copy()
         self._select(trained, val_loss)
+        self._stopped |= (
+            self.epoch >= self._limits
+        )  # a fold given fewer epochs (a refit's) stops at its count
         if (self._stopped & ~stopped_before).any():  # those folds now hold their restored best weights
             val_loss, val_accuracy = self._evaluate("val")
         report = EpochReport(
@@ -340,7 +276,7 @@ class FoldTrainer:
         log.debug(
             "epoch %d: train %.4f val %.4f acc %.3f (%d folds active, %.2fs)",
             report.epoch,
-            _nanmean(report.train_loss),
+            nanmean(report.train_loss),
             report.mean_val_loss,
             report.mean_val_accuracy,
             int(trained.sum()),
@@ -448,13 +384,15 @@ def fit_folds(
     model: ModelConfig,
     train: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    epoch_limits: np.ndarray | None = None,
 ) -> FitResult:
-    """Train every fold to the end (epochs or early stopping); test predictions with each fold's best weights.
+    """Train every fold to the end (epochs, early stopping, or fold f's ``epoch_limits[f]``); test predictions with
+    each fold's best weights.
 
     ``on_epoch`` is called once per epoch with that epoch's :class:`EpochReport` (how a search reports).
     """
     started = time.perf_counter()
-    trainer = FoldTrainer(windows, model=model, train=train)
+    trainer = FoldTrainer(windows, model=model, train=train, epoch_limits=epoch_limits)
     while not trainer.done():
         report = trainer.run_epoch()
         if on_epoch is not None:
