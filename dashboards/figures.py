@@ -27,6 +27,7 @@ from vixray.figures import (
     param_label,
     require,
 )
+from vixray.labels import CLASS_NAMES
 
 # beside each run's best trial: always calling the most frequent class, and the run's strongest baseline
 COMPARED_BASELINES = ("majority", "strongest")
@@ -91,7 +92,8 @@ def best_vs_baselines(
 ) -> go.Figure:
     """Grouped bars per run (or trial): the best trial's test accuracy and each baseline's, pooled over folds.
 
-    ``rows`` hold ``label``, ``model`` and one key per baseline (None where it is unknown).
+    ``rows`` hold ``label``, ``model`` and one key per baseline (None where it is unknown), and may hold the run's
+    ``classes``: a chance line is drawn for every number of classes among the rows (three when none says).
     """
     if not rows:
         return empty_figure("no run has a finished trial yet")
@@ -102,7 +104,10 @@ def best_vs_baselines(
         legend = "strongest baseline (each run's own)" if name == "strongest" else name
         fig.add_trace(bar(legend, labels, [r.get(name) for r in rows], color=COLORS.get(name)))
     accuracy_axis(fig, [r.get(k) for r in rows for k in ("model", *baselines)])
-    return add_chance_line(fig)
+    by_count = {len(r.get("classes") or CLASS_NAMES): tuple(r.get("classes") or CLASS_NAMES) for r in rows}
+    for classes in by_count.values():
+        add_chance_line(fig, classes=classes)
+    return fig
 
 
 # ------------------------------------------------------------------------------------------------ search
@@ -287,7 +292,11 @@ def learning_curves(curves: pl.DataFrame, *, statuses: Mapping[str, str]) -> go.
 
 
 def fold_accuracy(
-    folds: pl.DataFrame, baselines: pl.DataFrame, *, shown: Sequence[str] = ("majority",)
+    folds: pl.DataFrame,
+    baselines: pl.DataFrame,
+    *,
+    shown: Sequence[str] = ("majority",),
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> go.Figure:
     """A trial's test accuracy per fold beside the baselines on the same fold's rows."""
     require(folds, ["fold", "accuracy"], what="folds")
@@ -306,8 +315,8 @@ def fold_accuracy(
         y = [by_fold.get(k) for k in ks]
         values += y
         fig.add_trace(bar(name, x, y))
-    accuracy_axis(fig, values)
-    return add_chance_line(fig)
+    accuracy_axis(fig, values, classes=classes)
+    return add_chance_line(fig, classes=classes)
 
 
 def fold_loss_curves(curves: pl.DataFrame) -> go.Figure:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from vixray import store
+from vixray.labels import stored_classes
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ class RunData:
         from vixray.baselines import strongest_baseline  # the rule's one owner, imported only for old runs
 
         return strongest_baseline(accuracy)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The run's class names in id order, from its experiment's label kind."""
+        return stored_classes(self.manifest.get("experiment_config"))
 
     @property
     def params(self) -> list[str]:

@@ -22,9 +22,10 @@ STAGES: list[tuple[str, ...]] = [
     ("vixray.entry",),
     ("vixray.store", "vixray.prose"),
     ("vixray.data",),
-    ("vixray.features", "vixray.labels", "vixray.calendar"),
+    ("vixray.labels", "vixray.calendar", "vixray.split"),
+    ("vixray.features",),  # the calendar block reads vixray.calendar
     ("vixray.config",),
-    ("vixray.split", "vixray.dataset"),
+    ("vixray.dataset",),
     ("vixray.windows", "vixray.device", "vixray.optim"),
     ("vixray.models",),
     ("vixray.train", "vixray.metrics"),

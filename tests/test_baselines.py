@@ -374,7 +374,9 @@ def test_error_missing_column_and_bad_label():
         fit_predict("har", no_har, rows(0, 10), rows(11, 20), labels=LABELS)
     fit_predict("majority", no_har, rows(0, 10), rows(11, 20), labels=LABELS)  # majority does not read it
     bad = Dataset(ds.frame.with_columns(label=pl.lit(3, dtype=pl.Int64)), ds.feature_names)
-    with pytest.raises(ValueError, match=r"training label 3 is not a class 0 Down, 1 Neutral or 2 Up"):
+    with pytest.raises(
+        ValueError, match=r"training label 3 is not a class id of \[.down., .neutral., .up.\] \(0..2\)"
+    ):
         fit_predict("majority", bad, rows(0, 10), rows(11, 20), labels=LABELS)
 
 
@@ -389,3 +391,57 @@ def test_the_tuned_baselines_choose_on_the_rows_the_network_early_stops_on():
     np.testing.assert_array_equal(fold.val, windows.val_rows(0))  # the last 30 training rows, for both
     np.testing.assert_array_equal(fold.fit[fold.fit >= 2], windows.fit_rows(0))  # windows need 2 earlier rows
     assert fold.fit[-1] == fold.val[0] - 2  # one row (the label horizon) kept between fit and validation
+
+
+# ------------------------------------------------------------------------------------------------ two classes
+
+DIRECTION_LABELS = LabelConfig(kind="direction", down=0.0, up=0.0)
+
+
+def direction_dataset(n: int = 200, **kwargs) -> Dataset:
+    """make_dataset with Up (1) when the target's change is positive, else Down (0), and the two class names."""
+    ds = make_dataset(n, **kwargs)
+    label = (ds.column("target_log_change") > 0).astype(np.int64)
+    frame = ds.frame.with_columns(
+        label=pl.Series(label), prev_label=pl.Series(np.concatenate([[0], label[:-1]]))
+    )
+    return Dataset(frame, ds.feature_names, classes=DIRECTION_LABELS.classes)
+
+
+def test_empirical_proba_two_classes_by_hand():
+    shocks = np.array([-0.05, -0.02, 0.0, 0.01, 0.03])
+    proba = empirical_proba(
+        shocks, below=np.array([0.0, 0.5]), above=np.array([0.0, -0.03]), classes=("down", "up")
+    )
+    # row 0: two shocks strictly above 0 are Up, the three at or below Down; row 1: four above -0.03
+    np.testing.assert_allclose(proba, [[0.6, 0.4], [0.2, 0.8]])
+
+
+def test_every_baseline_forecasts_two_classes_for_a_direction_label():
+    ds = direction_dataset(300, noise=0.02)
+    for name in BASELINES:
+        out = fit_predict(name, ds, rows(0, 250), rows(251, 300), labels=DIRECTION_LABELS, val_fraction=0.2)
+        assert set(np.unique(out.pred)) <= {0, 1}, name
+        if out.proba is not None:
+            assert out.proba.shape == (49, 2), name
+            np.testing.assert_allclose(out.proba.sum(axis=1), 1.0, err_msg=name)
+    assert (
+        fit_predict("random", ds, rows(0, 250), rows(251, 300), labels=DIRECTION_LABELS).expected_accuracy
+        == 0.5
+    )
+    # har's Up probability is the share of training residuals above minus the forecast mean
+    har = fit_predict("har", ds, rows(0, 250), rows(251, 300), labels=DIRECTION_LABELS)
+    design = np.column_stack([np.ones(250), ds.frame.select("har_1", "har_5", "har_22").to_numpy()[:250]])
+    target = ds.column("target_log_change")[:250]
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    residuals = np.sort(target - design @ coef)
+    mu = np.column_stack([np.ones(49), ds.frame.select("har_1", "har_5", "har_22").to_numpy()[251:]]) @ coef
+    np.testing.assert_allclose(har.proba[:, 1], [np.mean(residuals > -m) for m in mu])
+
+
+def test_a_label_kind_other_than_the_tables_is_an_error():
+    ds = direction_dataset(60)
+    with pytest.raises(
+        ValueError, match=r"the table's classes \['down', 'up'\] differ from labels.kind = 'threshold'"
+    ):
+        fit_predict("majority", ds, rows(0, 40), rows(41, 60), labels=LABELS)

@@ -22,7 +22,15 @@ def test_data_prints_coverage_and_label_mix(capsys):
     out = capsys.readouterr().out
     assert "source: synthetic" in out and "common range:" in out
     assert "SPY" in out and "^VIX" in out
-    assert "labels (±1.00% next-day VIX change" in out and "down" in out and "up" in out
+    assert "threshold ±1.00%" in out and "neutral" in out
+    # the direction framing's two classes, each share printed: down x%, up y% summing to 100%
+    (direction,) = [line for line in out.splitlines() if "direction (Up if higher)" in line]
+    shares = [float(part.split()[-1].rstrip("%")) for part in direction.split(": ")[1].split(", ")]
+    assert len(shares) == 2 and sum(shares) == pytest.approx(100.0, abs=0.11)
+    # one line per feature set with its usable range; the term block's tickers are named when absent
+    for name in ("seed", "extended", "calendar", "full"):
+        assert any(line.split()[:1] == [name] for line in out.splitlines()), name
+    assert "the term block reads ['^VIX3M', '^VIX9D', '^VXN']" in out
 
 
 def test_data_offline_yahoo_is_a_clean_error(monkeypatch, tmp_path, caplog):
@@ -69,6 +77,19 @@ def test_features_export(tmp_path):
         == 0
     )
     assert pl.read_csv(csv)["date"].min() >= "2011-01-01"
+
+
+def test_features_full_set_loads_the_optional_indexes_it_reads(tmp_path, caplog):
+    out = tmp_path / "full.parquet"
+    with caplog.at_level("INFO", logger="vixray"):
+        assert main(["features", "--data", "synthetic:2", "--set", "full", "--out", str(out)]) == 0
+    columns = pl.read_parquet(out).columns
+    assert {"vix_vix3m", "vix9d_vix", "vxn_vix", "vrp22", "spy_vix_corr22", "day_mon", "days_to_next"} <= set(
+        columns
+    )
+    assert "tickers SPY QQQ ^VIX ^VIX3M ^VIX9D ^VXN" in caplog.text
+    assert main(["features", "--data", "synthetic:2", "--set", "seed+oops", "--out", str(out)]) == 2
+    assert "unknown feature set or block 'oops'" in caplog.text
 
 
 def test_features_bad_output_suffix(tmp_path, caplog):
@@ -118,3 +139,17 @@ def test_data_on_real_history(shared_data, capsys):
     assert main(["data", "--data", f"csv:{shared_data}"]) == 0
     out = capsys.readouterr().out
     assert "common range: 1999-03-10 to 2026-07-01 (6870 rows)" in out
+
+
+@pytest.mark.integration
+def test_full_features_on_real_history_keep_the_seed_set_from_1999(shared_data, tmp_path, capsys):
+    out = tmp_path / "f.parquet"
+    assert main(["features", "--data", f"csv:{shared_data}", "--set", "full", "--out", str(out)]) == 0
+    full = pl.read_parquet(out)
+    assert {"vix_vix3m", "vix9d_vix", "vxn_vix"} <= set(full.columns)
+    assert str(full["date"].min()) == "2011-01-04"  # ^VIX9D's first day
+    tickers = ["SPY", "QQQ", "^VIX", "^VIX3M"]
+    assert main(["data", "--data", f"csv:{shared_data}", "--tickers", *tickers]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line}
+    assert rows["seed"][2].startswith("1999-")  # loading ^VIX3M (2009 on) does not cut the seed set
+    assert rows["extended"][2].startswith("2009-")

@@ -110,7 +110,24 @@ def test_overrides_are_validated_like_yaml():
         ("labels: {threshold: 0.01, up: 0.02}\n", r"give either threshold or up/down"),
         ("split: {step: 10, test_size: 20}\n", r"split.step = 10: is below split.test_size = 20"),
         ("split: {gap: 0}\n", r"split.gap = 0: must be >= labels.horizon = 1"),
+        ("split: {n_splits: most}\n", r"split.n_splits = 'most': must be an integer >= 1, or 'all'"),
+        ("train: {refit: 2}\n", r"train.refit = 2: must be true or false"),
         ("features: {set: magic}\n", r"features.set = 'magic': unknown feature set"),
+        (
+            "features: {set: seed+magic}\n",
+            r"features.set = 'seed\+magic': unknown feature set or block 'magic'",
+        ),
+        (
+            "features: {blocks: [seed, magic]}\n",
+            r"features.blocks = \['seed', 'magic'\]: unknown feature set or block 'magic'",
+        ),
+        ("features: {blocks: seed}\n", r"features.blocks = 'seed': must be a non-empty list of block"),
+        ("features: {blocks: [seed], set: full}\n", r"give either features.set or features.blocks, not both"),
+        ("labels: {kind: sign}\n", r"labels.kind = 'sign': choose one of \['threshold', 'direction'\]"),
+        (
+            "labels: {kind: direction, threshold: 0.01}\n",
+            r"labels.threshold = 0.01: a direction label has no threshold",
+        ),
         ("eras: {holdout: first 20%}\n", r"eras.holdout = 'first 20%': write 'last 20%'"),
         (
             "eras: {development: {end: 2020-06-01}, holdout: {start: 2020-01-01}}\n",
@@ -150,3 +167,22 @@ def test_dataclasses_validate_directly():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"n_splits = True"):
         SplitConfig(n_splits=True)  # a bool is not a count
+
+
+def test_feature_blocks_and_direction_labels_round_trip(tmp_path):
+    text = (
+        "features: {blocks: [seed, calendar, term]}\nlabels: {kind: direction}\neras: {holdout: last 20%}\n"
+    )
+    exp = load_experiment(write(tmp_path, text + "split: {n_splits: all}\ntrain: {refit: true}\n"))
+    assert exp.split.n_splits == "all" and exp.train.refit is True
+    assert exp.features.set == "seed+calendar+term"
+    assert exp.features.blocks == ("seed", "calendar", "term")
+    assert exp.labels.kind == "direction" and exp.labels.classes == ("down", "up")
+    plain = exp.to_dict()
+    assert plain["labels"] == {"horizon": 1, "target": "^VIX", "kind": "direction"}
+    assert experiment_from_dict(plain) == exp
+    assert load_experiment(write(tmp_path, "eras: {holdout: last 20%}\n")).labels.classes == (
+        "down",
+        "neutral",
+        "up",
+    )

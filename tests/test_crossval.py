@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -71,3 +72,53 @@ def test_significance_flags_the_strongest_baseline(prepared):
     )
     assert tests["binomial_vs_majority"]["p0"] == pytest.approx(majority.pooled["accuracy"])
     assert tests["bootstrap_ci"]["n_boot"] == 50
+
+
+def test_a_direction_experiment_is_two_classes_from_the_windows_to_the_tests():
+    from vixray.crossval import cross_validate
+
+    spec = tiny_experiment(search=False, max_epochs=1)
+    spec["labels"] = {"kind": "direction"}
+    experiment = experiment_from_dict(spec)
+    prices = load_prices("synthetic:3")
+    dataset = development_dataset(
+        prices.frame, experiment, resolve_eras(prices.frame["date"], experiment.eras)
+    )
+    assert dataset.classes == ("down", "up") and set(np.unique(dataset.y)) == {0, 1}
+    folds = prepare_folds(dataset, experiment)
+    assert folds.windows.class_weights.shape == (2, 2)
+    report = cross_validate(dataset, experiment)
+    pooled = report["pooled"]
+    assert np.asarray(pooled["model"]["confusion"]).shape == (2, 2)
+    assert pooled["tests"]["binomial_vs_chance"]["p0"] == 0.5
+    assert pooled["baselines"]["random"]["expected_accuracy"] == 0.5
+    baselines = baseline_scores(dataset, folds, experiment)
+    daily = baselines["har"].daily(dataset)
+    assert [c for c in daily.columns if c.startswith("p_")] == ["p_down", "p_up"]
+    np.testing.assert_allclose(daily.select("p_down", "p_up").sum_horizontal().to_numpy(), 1.0)
+
+
+def test_a_refit_trains_each_fold_on_its_whole_block_for_its_early_stopped_epochs(prepared):
+    from vixray.crossval import fit_prepared
+    from vixray.train import fit_folds
+    from vixray.windows import make_fold_windows
+
+    experiment, dataset, folds = prepared
+    experiment = experiment.with_overrides({"train.epochs": 4, "train.patience": 1})
+    first = fit_prepared(folds, experiment, refit=False)
+    refit = fit_prepared(folds, experiment, refit=True)
+    assert first.refit_epochs is None and refit.refit_epochs.tolist() == first.best_epoch.tolist()
+    # the history is the early-stopping pass's, the same in both
+    assert [r.epoch for r in refit.history] == [r.epoch for r in first.history]
+    # by hand: windows without a validation tail (scaler fitted on the whole block), each fold its own epochs
+    whole = make_fold_windows(
+        dataset.X, dataset.y, folds.folds, seq_len=experiment.model.seq_len, val_fraction=0.0, val_gap=1
+    )
+    assert whole.m_fit.sum() > folds.windows.m_fit.sum() and whole.x_val.shape[1] == 0
+    train = dataclasses.replace(experiment.train, epochs=int(first.best_epoch.max()), patience=None)
+    manual = fit_folds(whole, model=experiment.model, train=train, epoch_limits=first.best_epoch)
+    for a, b in zip(refit.test_proba, manual.test_proba, strict=True):
+        np.testing.assert_allclose(a, b)
+    assert any(not np.allclose(a, b) for a, b in zip(refit.test_proba, first.test_proba, strict=True))
+    for a, b in zip(refit.test_rows, first.test_rows, strict=True):
+        np.testing.assert_array_equal(a, b)

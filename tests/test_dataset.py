@@ -6,11 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vixray.config import ErasConfig, ExperimentConfig, LabelConfig
+from vixray.config import ErasConfig, ExperimentConfig, LabelConfig, experiment_from_dict
 from vixray.data import synthetic_prices
-from vixray.dataset import build_dataset, development_dataset, holdout_dataset, resolve_eras
+from vixray.dataset import build_dataset, development_dataset, holdout_dataset, resolve_eras, usable_range
+from vixray.features import NAMES
+from vixray.labels import DIRECTION
 
 TICKERS = ("SPY", "QQQ", "^VIX")
+ALL_TICKERS = ("SPY", "QQQ", "^VIX", "^VIX3M", "^VIX9D", "^VXN")
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +49,61 @@ def test_resolve_errors(prices):
         resolve_eras([], ErasConfig(holdout_start=last))
 
 
-def test_development_dataset_never_reads_holdout(prices):
-    exp = ExperimentConfig(name="t")
-    eras = resolve_eras(prices["date"], exp.eras)
-    dev = development_dataset(prices, exp, eras)
-    assert max(dev.frame["label_date"]) <= eras.development[1]
+@pytest.fixture(scope="module")
+def all_prices() -> pl.DataFrame:
+    return synthetic_prices(n_days=400, seed=3, tickers=ALL_TICKERS)
+
+
+@pytest.mark.parametrize("kind", ["threshold", DIRECTION])
+@pytest.mark.parametrize("feature_set", [*NAMES, "seed+calendar+term"])
+def test_no_table_reads_a_holdout_price(all_prices, feature_set, kind):
+    exp = experiment_from_dict(
+        {
+            "name": "t",
+            "data": {"tickers": list(ALL_TICKERS)},
+            "features": {"set": feature_set},
+            "labels": {"kind": kind},
+        }
+    )
+    eras = resolve_eras(all_prices["date"], exp.eras)
+    dev = development_dataset(all_prices, exp, eras)
+    assert dev.classes == exp.labels.classes and max(dev.frame["label_date"]) <= eras.development[1]
     assert max(dev.dates) < eras.development[1]
     # wreck every holdout price: the development table is bit-for-bit the same
-    wrecked = prices.with_columns(
-        [
-            pl.when(pl.col("date") >= eras.holdout[0]).then(pl.col(c) * 7.0).otherwise(pl.col(c)).alias(c)
-            for c in prices.columns
-            if c != "date"
-        ]
+    wrecked = all_prices.with_columns(
+        pl.when(pl.col("date") >= eras.holdout[0]).then(pl.col(c) * 7.0).otherwise(pl.col(c)).alias(c)
+        for c in all_prices.columns
+        if c != "date"
     )
     assert development_dataset(wrecked, exp, eras).frame.equals(dev.frame)
+
+
+def test_direction_labels_are_the_sign_of_the_next_change(prices):
+    ds = build_dataset(
+        prices, tickers=TICKERS, feature_set="seed", labels=LabelConfig(kind=DIRECTION, down=0.0, up=0.0)
+    )
+    assert ds.classes == ("down", "up") and ds.n_classes == 2
+    vix = prices.select("date", "VIX_close").with_columns(
+        up=pl.col("VIX_close").shift(-1) > pl.col("VIX_close")
+    )
+    expected = ds.frame.select("date").join(vix, on="date", how="left")["up"].cast(pl.Int64).to_numpy()
+    np.testing.assert_array_equal(ds.y, expected)
+    np.testing.assert_array_equal(ds.column("prev_label")[1:], ds.y[:-1])
+
+
+def test_each_set_starts_where_its_own_inputs_start(all_prices):
+    # ^VIX3M known from row 200 only: the sets that read it start there, the others keep every row
+    late = all_prices.with_columns(
+        pl.when(pl.int_range(pl.len()) >= 200).then(pl.col(c)).otherwise(None).alias(c)
+        for c in all_prices.columns
+        if c.startswith("VIX3M_")
+    )
+    labels = LabelConfig()
+    first = {s: usable_range(late, tickers=ALL_TICKERS, feature_set=s, labels=labels)["first"] for s in NAMES}
+    dates = late["date"].to_list()
+    assert first["seed"] == first["calendar"] == dates[21]  # the HAR terms' 22-day warm-up
+    assert first["vix"] == first["realised"] == dates[22]  # 22-day changes and variances need 23 closes
+    assert first["extended"] == first["term"] == first["full"] == dates[200]
 
 
 def test_holdout_dataset_marks_first_holdout_row(prices):

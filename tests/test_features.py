@@ -6,19 +6,28 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from vixray.data.layout import column
 from vixray.features import (
+    BLOCKS,
     FEATURE_SETS,
+    NAMES,
     build_features,
     deviation_from_mean,
+    downside,
     feature_exprs,
+    optional_tickers,
     realised_vol,
+    resolve,
+    return_correlation,
     rolling_std,
     simple_return,
+    spec_parts,
+    variance_premium,
 )
 
-TICKERS = ("SPY", "QQQ", "^VIX", "^VIX3M")
+TICKERS = ("SPY", "QQQ", "^VIX", "^VIX3M", "^VIX9D", "^VXN")
 
 
 def frame_from(closes: dict[str, list[float]]) -> pl.DataFrame:
@@ -81,7 +90,76 @@ def test_extended_set_adds_term_structure_only_with_vix3m():
     assert set(with_3m) - set(without) == {"vix_vix3m"}
 
 
-@pytest.mark.parametrize("set_name", sorted(FEATURE_SETS))
+def test_variance_premium_downside_and_correlation_by_hand():
+    spy = [100.0, 101.0, 99.0, 102.0, 100.5, 103.0]
+    vix = [20.0, 19.0, 21.0, 18.0, 19.5, 17.0]
+    out = frame_from({"SPY": spy, "^VIX": vix}).select(
+        variance_premium("^VIX", "SPY", window=5).alias("vrp"),
+        downside("SPY").alias("down"),
+        return_correlation("SPY", "^VIX", window=5).alias("corr"),
+    )
+    rv = np.std(np.diff(np.log(spy)), ddof=1) * math.sqrt(252)
+    assert out["vrp"][5] == pytest.approx((17.0 / 100) ** 2 - rv**2)
+    assert out["vrp"][4] is None
+    assert out["down"].to_list()[1:] == pytest.approx([0.0, 99 / 101 - 1, 0.0, 100.5 / 102 - 1, 0.0])
+    r_spy, r_vix = np.diff(spy) / spy[:-1], np.diff(vix) / vix[:-1]
+    assert out["corr"][5] == pytest.approx(np.corrcoef(r_spy, r_vix)[0, 1])
+
+
+def test_calendar_block_reads_the_exchange_calendar():
+    # Thu 2024-07-03 (early close, a session), Fri 07-05 after the Independence Day holiday, Mon 07-08
+    frame = frame_from({"SPY": [1.0, 1.0, 1.0]}).with_columns(
+        date=pl.Series([date(2024, 7, 3), date(2024, 7, 5), date(2024, 7, 8)])
+    )
+    out = build_features(frame, "calendar", tickers=("SPY",))
+    assert out.columns == [
+        "date",
+        "day_mon",
+        "day_tue",
+        "day_wed",
+        "day_thu",
+        "day_fri",
+        "days_to_next",
+        "days_since_prev",
+        "holiday_next",
+        "sessions_left",
+    ]
+    wednesday, friday, monday = out.rows(named=True)
+    assert wednesday["day_wed"] == 1.0 and wednesday["day_thu"] == 0.0
+    assert (wednesday["days_to_next"], wednesday["holiday_next"]) == (2.0, 1.0)  # the 4th is a holiday
+    assert (friday["days_since_prev"], friday["days_to_next"], friday["holiday_next"]) == (2.0, 3.0, 0.0)
+    # July 2024 sessions after Monday the 8th: 9..12, 15..19, 22..26, 29..31 = 17
+    assert monday["day_mon"] == 1.0 and monday["sessions_left"] == 17.0
+
+
+def test_full_set_is_every_block_and_drops_what_the_tickers_cannot_feed():
+    names = [f.name for f in resolve("full")]
+    assert names == list(dict.fromkeys(f.name for block in BLOCKS.values() for f in block))
+    few = [e.meta.output_name() for e in feature_exprs("full", tickers=("SPY", "QQQ", "^VIX"))]
+    assert set(names) - set(few) == {"vix_vix3m", "vix9d_vix", "vxn_vix"}
+    assert optional_tickers("full") == ("^VIX3M", "^VIX9D", "^VXN")
+    assert optional_tickers("seed+calendar") == ()
+
+
+def test_block_specs_join_sets_and_blocks_once():
+    assert spec_parts("seed+calendar+term") == ("seed", "calendar", "term")
+    names = [f.name for f in resolve("seed+vix")]
+    assert names.count("vix_ret") == 1 and names[:6] == [f.name for f in BLOCKS["seed"]]
+    assert set(NAMES) == {*FEATURE_SETS, *BLOCKS}
+    with pytest.raises(
+        ValueError, match=r"features.set = 'seed\+magic': unknown feature set or block 'magic'"
+    ):
+        spec_parts("seed+magic")
+    with pytest.raises(ValueError, match=r"\['seed'\] listed twice; list each block once"):
+        spec_parts("seed+calendar+seed")
+    with pytest.raises(ValueError, match=r"features.set = '': name a feature set"):
+        spec_parts("")
+
+
+SPECS = sorted({*NAMES, "seed+calendar+term"})
+
+
+@pytest.mark.parametrize("set_name", SPECS)
 def test_no_lookahead_every_feature_every_cut(set_name):
     """Perturb every input row after day t: no feature at a day <= t may change, for every t."""
     base = random_frame(n=60, seed=1)
@@ -100,15 +178,34 @@ def test_no_lookahead_every_feature_every_cut(set_name):
             a, b = head_ref[col].to_numpy(), head_got[col].to_numpy()
             np.testing.assert_array_equal(np.isnan(a.astype(float)), np.isnan(b.astype(float)), err_msg=col)
             np.testing.assert_allclose(a, b, rtol=0, atol=0, equal_nan=True, err_msg=f"{col} at t={t}")
-        # and the perturbation did reach the later rows, so the check is not vacuous
-        if t < base.height - 10:
-            assert not np.allclose(
-                reference["spy_ret"][t + 5 :].to_numpy(), got["spy_ret"][t + 5 :].to_numpy()
-            )
+        # and the perturbation did reach the later rows of every price-based feature, so the check is not vacuous
+        if t < base.height - 30:
+            for col in (c for c in reference.columns if c not in CALENDAR_FEATURES):
+                assert not np.allclose(
+                    reference[col][t + 25 :].to_numpy(), got[col][t + 25 :].to_numpy(), equal_nan=True
+                ), col
+
+
+CALENDAR_FEATURES = {f.name for f in BLOCKS["calendar"]}
+
+
+@pytest.mark.parametrize("set_name", SPECS)
+def test_no_feature_reads_the_next_row(set_name):
+    """Cut the file after day t: every feature at days <= t is what the whole file gives (the calendar block reads
+    the exchange's calendar, so the last row of a file still knows the next session)."""
+    base = random_frame(n=60, seed=3)
+    reference = build_features(base, set_name, tickers=TICKERS)
+    for t in range(0, base.height - 1, 7):
+        cut = build_features(base.head(t + 1), set_name, tickers=TICKERS)
+        # a rolling variance's running sums may differ in the last bit with the series' length: nothing more
+        assert_frame_equal(cut, reference.head(t + 1), rel_tol=1e-12, abs_tol=1e-15)
 
 
 def test_unknown_set_is_an_error():
-    with pytest.raises(ValueError, match=r"features.set = 'fancy'.*choose one of \['extended', 'seed'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"features.set = 'fancy': unknown feature set or block 'fancy'; choose one of \['seed'",
+    ):
         feature_exprs("fancy", tickers=TICKERS)
 
 

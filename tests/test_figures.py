@@ -336,3 +336,44 @@ def test_rolling_accuracy_shorter_than_the_window_says_so():
 def test_missing_values_travel_as_json_null_not_nan():
     text = shared.rolling_accuracy(_predictions(), window=3).to_json()
     assert "NaN" not in text and "null" in text
+
+
+# ------------------------------------------------------------------------------------------------ two classes
+
+DIRECTION = ("down", "up")
+
+
+def _half_shapes(fig: go.Figure) -> list:
+    return [s for s in fig.layout.shapes if s.y0 == pytest.approx(0.5) and s.y1 == pytest.approx(0.5)]
+
+
+def test_two_class_figures_draw_chance_at_one_half_and_name_two_classes():
+    folds = pl.DataFrame({"fold": [0, 1], "accuracy": [0.5, 0.45]})
+    blocks = [{"block": 0, "model": {"accuracy": 0.55}, "baselines": {"majority": {"accuracy": 0.52}}}]
+    direction = _predictions().with_columns(
+        y_true=pl.Series([0, 1, 1, 1, 0]), pred=pl.Series([0, 0, 1, 1, 1])
+    )
+    for fig in (
+        figures.fold_accuracy(folds, _baselines(), classes=DIRECTION),
+        shared.block_accuracy(blocks, classes=DIRECTION),
+        shared.rolling_accuracy(direction, window=2, classes=DIRECTION),
+    ):
+        assert len(_half_shapes(fig)) == 1 and not _chance_shapes(fig)
+        assert any("50.0%" in a.text for a in fig.layout.annotations)
+    heat = shared.confusion_heatmap([[3, 1], [2, 4]], classes=DIRECTION)
+    assert list(heat.data[0].y) == ["true Down", "true Up"] and list(heat.data[0].x) == [
+        "pred Down",
+        "pred Up",
+    ]
+    timeline = shared.prediction_timeline(direction, classes=DIRECTION)
+    assert list(_trace(timeline, "wrong").text) == ["true Up, called Down", "true Down, called Up"]
+
+
+def test_best_vs_baselines_draws_a_chance_line_per_number_of_classes():
+    rows = [
+        {"label": "a/1", "model": 0.4, "majority": 0.38, "classes": ("down", "neutral", "up")},
+        {"label": "b/1", "model": 0.55, "majority": 0.52, "classes": DIRECTION},
+        {"label": "c/1", "model": 0.56, "majority": 0.53, "classes": DIRECTION},
+    ]
+    fig = figures.best_vs_baselines(rows)
+    assert len(_chance_shapes(fig)) == 1 and len(_half_shapes(fig)) == 1

@@ -23,7 +23,7 @@ from vixray.data import load_prices
 from vixray.dataset import development_dataset, holdout_dataset, resolve_eras
 from vixray.evaluate import main as evaluate_main
 from vixray.holdout import evaluate_run
-from vixray.holdout.blocks import check_holdout_folds, holdout_experiment, holdout_table
+from vixray.holdout.blocks import check_holdout_folds, holdout_folds, holdout_table
 from vixray.holdout.run import write_evaluation
 from vixray.holdout.select import searched_experiment, select_configs
 from vixray.holdout.stats import verdict
@@ -117,8 +117,8 @@ def evaluated(tmp_path_factory, manifest):
 def holdout(experiment, prices):
     eras = resolve_eras(prices.frame["date"], experiment.eras)
     dataset, first = holdout_dataset(prices.frame, experiment, eras)
-    n_blocks = (len(dataset) - first) // BLOCK
-    rows = np.arange(len(dataset) - n_blocks * BLOCK, len(dataset))
+    n_blocks = -(-(len(dataset) - first) // BLOCK)  # the last block holds what is left
+    rows = np.arange(first, len(dataset))
     return eras, dataset, first, n_blocks, rows
 
 
@@ -157,27 +157,38 @@ def test_named_trials_are_chosen_in_the_order_given(tmp_path, manifest):
 # ------------------------------------------------------------------------------------------------ holdout blocks
 
 
-def test_blocks_tile_the_end_of_the_holdout_and_train_only_on_the_past(experiment, prices, holdout):
+def test_blocks_tile_the_holdout_from_its_first_day_and_train_only_on_the_past(experiment, prices, holdout):
     eras, dataset, first, n_blocks, rows = holdout
     table = holdout_table(prices, experiment, eras)
-    assert len(table.folds) == n_blocks == 4
+    assert len(table.folds) == n_blocks == 5 and table.block_size == BLOCK
     tests = np.concatenate([te for _, te in table.folds])
-    assert np.array_equal(tests, rows) and tests.min() >= first
+    assert np.array_equal(tests, rows)  # every labelled holdout row, from the first, once
+    assert dataset.dates[tests[0]] == eras.holdout[0]
+    assert [len(te) for _, te in table.folds] == [BLOCK] * 4 + [len(rows) - 4 * BLOCK]
     label_dates = dataset.frame["label_date"]
     for train, test in table.folds:
-        assert len(test) == BLOCK and len(train) == TINY["split"]["train_size"]
+        assert len(train) == TINY["split"]["train_size"] and train[-1] == test[0] - 1 - TINY["split"]["gap"]
         assert label_dates.gather(train).max() < dataset.dates[test[0]]
     # the first blocks train on rows from the development era: allowed, their labels were seen by the search anyway
     assert table.folds[0][0].min() < first
 
 
-def test_block_size_larger_than_the_holdout_names_both_numbers(experiment):
-    with pytest.raises(ValueError, match=r"holds 50 labelled rows, fewer than one test block of 90 rows"):
-        holdout_experiment(experiment, n_holdout_rows=50)
-    with pytest.raises(ValueError, match=r"block of 60 rows \(--block-size\)"):
-        holdout_experiment(experiment, n_holdout_rows=50, block_size=60)
-    blocks = holdout_experiment(experiment, n_holdout_rows=374, block_size=100)
-    assert (blocks.split.n_splits, blocks.split.test_size, blocks.split.step) == (3, 100, None)
+def test_holdout_folds_by_hand_as_the_docstring_draws_them():
+    rolling = experiment_from_dict({**TINY, "split": {"train_size": 6, "gap": 1, "test_size": 4}}).split
+    folds = holdout_folds(20, first_holdout=10, block=4, split=rolling)
+    assert [(tr.tolist(), te.tolist()) for tr, te in folds] == [
+        (list(range(3, 9)), [10, 11, 12, 13]),
+        (list(range(7, 13)), [14, 15, 16, 17]),
+        (list(range(11, 17)), [18, 19]),
+    ]
+    expanding = experiment_from_dict({**TINY, "split": {"train_size": 6, "expanding": True}}).split
+    assert [tr[0] for tr, _ in holdout_folds(20, first_holdout=10, block=4, split=expanding)] == [0, 0, 0]
+    with pytest.raises(ValueError, match=r"block = 0: must be an integer >= 1"):
+        holdout_folds(20, first_holdout=10, block=0, split=rolling)
+    with pytest.raises(
+        ValueError, match=r"first_holdout = 20: the table of 20 labelled rows has no holdout row"
+    ):
+        holdout_folds(20, first_holdout=20, block=4, split=rolling)
 
 
 def test_a_training_window_longer_than_the_history_is_an_error(experiment, prices, holdout):
@@ -185,7 +196,8 @@ def test_a_training_window_longer_than_the_history_is_an_error(experiment, price
     long = experiment.with_overrides({"split.train_size": 1200})
     with pytest.raises(
         ValueError,
-        match=r"cannot hold 4 holdout block\(s\) of 90 rows behind a training window of .* = 1200 rows",
+        match=r"cannot hold holdout blocks of 90 rows: holdout block 0 starts at row \d+, but a training window "
+        r"of split.train_size = 1200 rows and split.gap = 1 needs 1201 rows before it",
     ):
         holdout_table(prices, long, eras)
 
@@ -228,8 +240,12 @@ def test_report_files_and_fields(evaluated):
         "strongest_baseline",
     ):
         assert key in report
-    assert report["holdout"]["n_blocks"] == 4 and report["holdout"]["block_size"] == BLOCK
-    assert report["holdout"]["n_test"] == 4 * BLOCK == predictions.height
+    holdout = report["holdout"]
+    assert holdout["n_blocks"] == 5 and holdout["block_size"] == BLOCK
+    assert holdout["n_test"] == holdout["n_rows"] == predictions.height
+    # the era's only untested trading day is its last: no next close to label it
+    assert holdout["untested_days"] == [holdout["end"]] and holdout["n_days"] == holdout["n_test"] + 1
+    assert report["settings"]["refit"] is True
 
     assert [c["trial_id"] for c in report["configs"]] == ["a", "b"]
     for config in report["configs"]:
@@ -258,7 +274,7 @@ def test_predictions_cover_exactly_the_holdout_blocks(evaluated, holdout, prices
     eras, dataset, _, n_blocks, rows = holdout
     dates = [dataset.dates[r] for r in rows]
     assert predictions["date"].to_list() == dates and min(dates) >= eras.holdout[0]
-    assert predictions["block"].to_list() == np.repeat(np.arange(n_blocks), BLOCK).tolist()
+    assert predictions["block"].to_list() == [i // BLOCK for i in range(len(rows))]
     assert np.array_equal(predictions["y_true"].to_numpy(), dataset.y[rows])
     vix = prices.frame.filter(pl.col("date").is_in(dates)).sort("date")["VIX_close"]
     assert predictions["vix_close"].to_list() == vix.to_list()
@@ -269,7 +285,7 @@ def test_predictions_cover_exactly_the_holdout_blocks(evaluated, holdout, prices
     for b, block in enumerate(report["blocks"]):
         assert (block["test_start"], block["test_end"]) == (
             dates[b * BLOCK].isoformat(),
-            dates[(b + 1) * BLOCK - 1].isoformat(),
+            dates[min((b + 1) * BLOCK, len(dates)) - 1].isoformat(),
         )
 
 
@@ -284,7 +300,7 @@ def test_baselines_are_scored_on_the_same_rows(evaluated, holdout):
         assert pooled["n"] == len(y) and pooled["accuracy"] == pytest.approx(np.mean(pred == y))
         for b, block in enumerate(report["blocks"]):
             part = slice(b * BLOCK, (b + 1) * BLOCK)
-            assert block["n_test"] == BLOCK
+            assert block["n_test"] == len(y[part])
             assert block["baselines"][name]["accuracy"] == pytest.approx(np.mean(pred[part] == y[part]))
     for b, block in enumerate(report["blocks"]):
         part = slice(b * BLOCK, (b + 1) * BLOCK)
@@ -357,7 +373,7 @@ def test_the_verdict_follows_the_rule(evaluated):
     assert report["beats_strongest_baseline"] is beats
     assert report["verdict"].startswith("The best config beats" if beats else "The best config does not beat")
     assert f"development-era baseline ({strongest})" in report["verdict"]
-    assert f"on {len(report['blocks']) * BLOCK} holdout days" in report["verdict"]
+    assert f"on {report['holdout']['n_test']} holdout days" in report["verdict"]
 
 
 def test_the_yardstick_is_chosen_on_the_development_folds_never_on_the_holdout(evaluated, experiment, prices):
@@ -448,7 +464,6 @@ def test_changed_data_is_refused_unless_allowed(tmp_path, manifest):
         ({"seeds": 0}, r"seeds = 0: must be an integer >= 1"),
         ({"n_boot": 0}, r"n_boot = 0: must be an integer >= 1"),
         ({"block_size": 0}, r"block_size = 0: must be an integer >= 1"),
-        ({"block_size": 10_000}, r"fewer than one test block of 10000 rows \(--block-size\)"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, manifest, kwargs, match):
@@ -515,7 +530,11 @@ def test_main_adds_an_evaluation_and_never_overwrites_one(evaluated, capsys):
     assert {p.name: p.read_bytes() for p in first.path.iterdir()} == snapshot
     (second,) = [d for d in dirs if d != first.path]
     report = json.loads((second / store.REPORT_JSON).read_text())
-    assert report["holdout"]["block_size"] == 120 and report["holdout"]["n_blocks"] == 3
+    # 374 holdout days in blocks of 120: three whole blocks and one of the 14 days left
+    assert report["holdout"]["block_size"] == 120 and report["holdout"]["n_blocks"] == 4
+    assert [b["n_test"] for b in report["blocks"]] == [120, 120, 120, 14]
+    # --no-refit was not given: each block's model was refitted on its whole training window
+    assert report["settings"]["refit"] is True
     assert report["spa"]["n_models"] == 1 and [c["seeds"] for c in report["configs"]] == [[0]]
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2] == report["verdict"]

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import chi2, norm
+from scipy.stats import binomtest, chi2, norm
 from scipy.stats import t as student_t
 from sklearn import metrics as skm
 
@@ -444,3 +444,41 @@ def test_compare_to_baselines_rejects_model_length_mismatch():
     y, _ = _perfect_day_data()
     with pytest.raises(ValueError, match=r"y_true has 60 rows but model_pred has 59"):
         compare_to_baselines(y, y[:-1], baselines={})
+
+
+def test_two_classes_test_against_a_coin_and_up_down_coincide():
+    y = np.tile([0, 1], 30)  # (60,) Down, Up, ...
+    pred = y.copy()
+    pred[:10] = 1 - pred[:10]  # 50 of 60 right
+    out = compare_to_baselines(
+        y,
+        pred,
+        baselines={"majority": np.zeros(60, np.int64)},
+        bootstrap={"n_boot": 20},
+        classes=("down", "up"),
+    )
+    assert out["binomial_vs_chance"]["p0"] == 0.5
+    assert out["binomial_vs_chance"]["p_value"] == pytest.approx(
+        binomtest(50, 60, 0.5, alternative="greater").pvalue
+    )
+    up, down = out["pesaran_timmermann"]["up"], out["pesaran_timmermann"]["down"]
+    assert (
+        up["statistic"] == pytest.approx(down["statistic"]) and up["hit_rate"] == down["hit_rate"] == 50 / 60
+    )
+    with pytest.raises(ValueError, match=r"model_pred holds label 2, outside 0..1 for n_classes = 2"):
+        compare_to_baselines(y, np.full(60, 2), baselines={}, classes=("down", "up"))
+    with pytest.raises(ValueError, match=r"classes = \['a', 'b'\] has no 'up' class"):
+        compare_to_baselines(y, pred, baselines={}, classes=("a", "b"))
+
+
+def test_paired_comparison_of_two_class_probabilities():
+    y = np.tile([0, 1, 1, 0, 1], 6)  # (30,)
+    a, b = np.tile([0, 1, 1, 0, 0], 6), np.zeros(30, np.int64)
+    pa = np.tile([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.9, 0.1], [0.6, 0.4]], (6, 1))  # (30, 2)
+    pb = np.full((30, 2), 0.5)
+    out = paired_comparison(y, a, b, proba_a=pa, proba_b=pb, n_boot=20, classes=("down", "up"))
+    assert out["accuracy_a"] == 0.8 and out["accuracy_b"] == 0.4
+    expected = np.mean(-np.log(0.5) + np.log([0.8, 0.7, 0.6, 0.9, 0.4]))
+    assert out["log_loss_difference"]["mean"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"proba has shape \(30, 3\), expected \(30, 2\)"):
+        paired_comparison(y, a, b, proba_a=np.full((30, 3), 1 / 3), proba_b=pb, classes=("down", "up"))

@@ -24,13 +24,11 @@ import polars as pl
 CALENDAR = "XNYS"
 # the columns calendar_frame adds beside ``date``
 WEEKDAY = "cal_weekday"  # 0 Monday .. 4 Friday
-DAYS_TO_NEXT = (
-    "cal_days_to_next"  # calendar days to the next scheduled session (1 mid-week, 3 over a weekend)
-)
+# calendar days to the next scheduled session (1 mid-week, 3 over a weekend)
+DAYS_TO_NEXT = "cal_days_to_next"
 DAYS_SINCE_PREV = "cal_days_since_prev"  # calendar days since the previous scheduled session
-HOLIDAY_NEXT = (
-    "cal_holiday_next"  # 1 when a scheduled holiday (not a weekend day) comes before the next session
-)
+# 1 when a scheduled holiday (not a weekend day) comes before the next session
+HOLIDAY_NEXT = "cal_holiday_next"
 SESSIONS_LEFT_IN_MONTH = "cal_sessions_left_in_month"  # scheduled sessions after day t in t's month
 COLUMNS = (WEEKDAY, DAYS_TO_NEXT, DAYS_SINCE_PREV, HOLIDAY_NEXT, SESSIONS_LEFT_IN_MONTH)
 

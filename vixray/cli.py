@@ -47,11 +47,11 @@ def _add_data_args(parser: argparse.ArgumentParser, *, default: str | None = "au
 
 def cmd_data(args: argparse.Namespace) -> int:
     from vixray.config import LabelConfig
-    from vixray.data import load_prices
-    from vixray.dataset import build_dataset
-    from vixray.labels import CLASS_NAMES
+    from vixray.data import OPTIONAL_TICKERS, load_prices
+    from vixray.dataset import build_dataset, usable_range
+    from vixray.features import FEATURE_SETS
+    from vixray.labels import DIRECTION
 
-    labels = LabelConfig(down=-args.threshold, up=args.threshold)
     prices = load_prices(args.data, tickers=args.tickers, start=args.start, end=args.end)
     desc = prices.describe()
     print(f"source: {desc['source']}")
@@ -62,11 +62,31 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{ticker:<8} {cov['first']:<11} {cov['last']:<11} {cov['rows']:>6}")
     print(f"\ncommon range: {desc['start']} to {desc['end']} ({desc['rows']} rows)")
     print(f"fingerprint:  {desc['fingerprint'][:16]}")
-    dataset = build_dataset(prices.frame, tickers=prices.tickers, feature_set="seed", labels=labels)
-    counts = dict(dataset.frame["label"].value_counts().iter_rows())
-    total = dataset.frame.height
-    mix = ", ".join(f"{name} {counts.get(k, 0) / total:.1%}" for k, name in enumerate(CLASS_NAMES))
-    print(f"labels (±{args.threshold:.2%} next-day VIX change, {total} labelled rows): {mix}")
+
+    framings = {
+        f"threshold ±{args.threshold:.2%}": LabelConfig(down=-args.threshold, up=args.threshold),
+        "direction (Up if higher)": LabelConfig(kind=DIRECTION, down=0.0, up=0.0),
+    }
+    print("\nnext-day VIX labels (seed set rows):")
+    for title, labels in framings.items():
+        dataset = build_dataset(prices.frame, tickers=prices.tickers, feature_set="seed", labels=labels)
+        counts = dict(dataset.frame["label"].value_counts().iter_rows())
+        total = dataset.frame.height
+        mix = ", ".join(f"{name} {counts.get(k, 0) / total:.1%}" for k, name in enumerate(dataset.classes))
+        print(f"  {title:<26} {total} labelled rows: {mix}")
+
+    print(f"\n{'feature set':<12} {'features':>8}  {'first':<11} {'last':<11} {'rows':>6}")
+    for name in FEATURE_SETS:
+        r = usable_range(
+            prices.frame,
+            tickers=prices.tickers,
+            feature_set=name,
+            labels=framings["direction (Up if higher)"],
+        )
+        print(f"{name:<12} {r['features']:>8}  {str(r['first']):<11} {str(r['last']):<11} {r['rows']:>6}")
+    absent = [t for t in OPTIONAL_TICKERS if t not in prices.tickers]
+    if absent:
+        print(f"(the term block reads {absent}: add them to --tickers where the source has them)")
     return EXIT_OK
 
 
@@ -77,15 +97,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     import polars as pl
 
     from vixray.config import LabelConfig
-    from vixray.data import load_prices
+    from vixray.data import DEFAULT_TICKERS, load_prices
     from vixray.dataset import build_dataset
+    from vixray.features import optional_tickers, spec_parts
     from vixray.store import write_atomic
 
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--out {args.out}: the file must end in .parquet or .csv")
+    spec_parts(args.set)  # an unknown set is an error before any data is read
     labels = LabelConfig(down=-args.threshold, up=args.threshold)
-    prices = load_prices(args.data, tickers=args.tickers)
+    tickers = args.tickers or [*DEFAULT_TICKERS, *optional_tickers(args.set)]
+    prices = load_prices(args.data, tickers=tickers)
     dataset = build_dataset(prices.frame, tickers=prices.tickers, feature_set=args.set, labels=labels)
     frame = dataset.frame.select("date", *dataset.feature_names, "label")
     if args.start:
@@ -98,10 +121,11 @@ def cmd_features(args: argparse.Namespace) -> int:
         )
     write_atomic(out, frame.write_csv if out.suffix.lower() == ".csv" else frame.write_parquet)
     log.info(
-        "wrote %d rows x %d features (%s set, %s..%s) to %s",
+        "wrote %d rows x %d features (%s set, tickers %s, %s..%s) to %s",
         frame.height,
         len(dataset.feature_names),
         args.set,
+        " ".join(prices.tickers),
         frame["date"][0],
         frame["date"][-1],
         out,
@@ -231,7 +255,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--block-size",
         type=int,
         metavar="N",
-        help="holdout test block in days (default: the split's test_size)",
+        help="holdout test block in days (default: the split's test_size); blocks tile the holdout from its first "
+        "day, the last one shorter",
+    )
+    parser.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="predict with each block's early-stopped model instead of refitting it on its whole training window",
     )
     parser.add_argument("--data", metavar="SOURCE", help="data source (default: the one the run searched)")
     parser.add_argument(
@@ -263,6 +293,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         trial_ids=args.trial,
         seeds=args.seeds,
         block_size=args.block_size,
+        refit=not args.no_refit,
         data=args.data,
         allow_data_change=args.allow_data_change,
         device=args.device,
@@ -294,14 +325,22 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vixray",
-        description="Predict next-day VIX direction (Down/Neutral/Up): data, features, cross-validation, search.",
+        description="Predict next-day VIX direction (Down/Neutral/Up, or Up/Down): data, features, cross-validation, "
+        "search.",
     )
     _add_verbose(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("data", help="show per-ticker coverage, the common range and the label class mix")
+    p = sub.add_parser(
+        "data", help="show per-ticker coverage, each feature set's usable range and the label class mixes"
+    )
     _add_data_args(p)
-    p.add_argument("--tickers", nargs="+", default=["SPY", "QQQ", "^VIX"])
+    p.add_argument(
+        "--tickers",
+        nargs="+",
+        default=["SPY", "QQQ", "^VIX"],
+        help="tickers to load (add ^VIX3M ^VIX9D ^VXN for the term block)",
+    )
     p.add_argument("--start", type=_date)
     p.add_argument("--end", type=_date)
     p.add_argument("--threshold", type=float, default=0.01, help="label threshold (default 0.01 = ±1%%)")
@@ -309,8 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="export the feature matrix with labels to Parquet or CSV")
     _add_data_args(p)
-    p.add_argument("--set", default="seed", help="feature set: seed | extended (default seed)")
-    p.add_argument("--tickers", nargs="+", default=["SPY", "QQQ", "^VIX"])
+    p.add_argument(
+        "--set",
+        default="seed",
+        help="feature set or blocks joined by +: seed | extended | calendar | full | seed+calendar+term ... "
+        "(default seed)",
+    )
+    p.add_argument(
+        "--tickers",
+        nargs="+",
+        default=None,
+        help="tickers to load (default SPY QQQ ^VIX and the optional indexes the set reads)",
+    )
     p.add_argument("--start", type=_date)
     p.add_argument("--end", type=_date)
     p.add_argument("--threshold", type=float, default=0.01)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vixray import store
-from vixray.prose import comparison_text, interval_text, pvalue_text, search_spa_sentence
+from vixray.labels import stored_classes
+from vixray.prose import comparison_text, coverage_text, interval_text, pvalue_text, search_spa_sentence
 
 if TYPE_CHECKING:  # the search summary's type; importing it for real would import Ray
     from vixray.search import SearchSummary
@@ -52,12 +53,14 @@ def format_cv(report: dict[str, Any]) -> str:
     and pooled beside every baseline, and the tests."""
     names = list(report["pooled"]["baselines"])
     pooled = report["pooled"]
+    folds = report["folds"]
     lines = [
         f"development-era test blocks of experiment {report['experiment']} (the strongest baseline is chosen on "
         "these folds)",
         comparison_text(
             pooled["tests"]["vs_strongest"], a="model", b=f"strongest ({pooled['tests']['strongest']})"
         ),
+        f"{len(folds)} fold(s) test {pooled['n_test']} days, {folds[0]['test_start']}..{folds[-1]['test_end']}",
         "",
         f"{'fold':<6}{'test period':<25}{'n':>6}{'model':>8}" + "".join(f"{n[:11]:>12}" for n in names),
     ]
@@ -87,7 +90,9 @@ def format_search(summary: SearchSummary) -> str:
         f"trials: {c.get('finished', 0)} finished, {c.get('pruned', 0)} pruned by ASHA, "
         f"{c.get('errored', 0)} errored ({summary.seconds:.0f} s)"
     ]
-    strongest = str(summary.run.manifest().get("strongest_baseline") or "persistence")
+    manifest = summary.run.manifest()
+    strongest = str(manifest.get("strongest_baseline") or "persistence")
+    chance = 1.0 / len(stored_classes(manifest.get("experiment_config")))
     if summary.best is None:
         lines.append("no trial finished; nothing to report")
     else:
@@ -113,7 +118,7 @@ def format_search(summary: SearchSummary) -> str:
             )
         lines.append(
             f"  {'pooled':<14}{_fmt(row['test_accuracy'], 8)}{_fmt(majority.get(-1, {}).get('accuracy'), 10)}"
-            f"{_fmt(best_base.get(-1, {}).get('accuracy'), 13)}   (random: 0.333)"
+            f"{_fmt(best_base.get(-1, {}).get('accuracy'), 13)}   (random: {chance:.3f})"
         )
     if summary.spa is not None:
         lines.append(search_spa_sentence(summary.spa))
@@ -131,6 +136,7 @@ def format_holdout(report: dict[str, Any]) -> str:
         f"holdout evaluation of {report['experiment']}/{report['run_id']} "
         f"({report['holdout']['n_test']} days, {report['holdout']['n_blocks']} blocks); the strongest baseline, "
         f"{strongest}, was chosen on {report.get('strongest_baseline_chosen_on', 'the development era')}",
+        coverage_text(report["holdout"]),
         tests[0],
         "",
         f"{'block':<7}{'test period':<25}{'n':>6}{'model':>9}{strongest[:12]:>13}",

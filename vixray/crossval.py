@@ -7,11 +7,12 @@ the same rows the same way and test them with one :func:`significance`. Nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -19,19 +20,21 @@ import polars as pl
 from vixray.baselines import run_baselines, strongest_baseline
 from vixray.config import ExperimentConfig, SplitConfig
 from vixray.dataset import Dataset
-from vixray.labels import CLASS_NAMES, N_CLASSES
 from vixray.metrics import DEFAULT_N_BOOT, classification_metrics, compare_to_baselines, paired_comparison
 from vixray.split import WalkForwardSplit, describe_folds
 from vixray.windows import FoldWindows, make_fold_windows
+
+if TYPE_CHECKING:  # the trainer imports torch: only when a model is trained
+    from vixray.train import FitResult
 
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
 
 
-def make_splitter(split: SplitConfig, *, n_splits: int | None = None) -> WalkForwardSplit:
+def make_splitter(split: SplitConfig) -> WalkForwardSplit:
     return WalkForwardSplit(
-        n_splits if n_splits is not None else split.n_splits,
+        split.n_splits,
         train_size=split.train_size,
         test_size=split.test_size,
         step=split.step,
@@ -79,6 +82,7 @@ def prepare_folds(
         seq_len=experiment.model.seq_len,
         val_fraction=experiment.split.val_fraction,
         val_gap=experiment.labels.horizon,
+        n_classes=dataset.n_classes,
         class_weighting=experiment.train.class_weighting,
     )
     fold_info = describe_folds(folds, dataset.dates)
@@ -96,20 +100,71 @@ class FoldScores:
     proba: np.ndarray | None
     rows: np.ndarray  # (T,) the table row of each pooled day
     fold: np.ndarray  # (T,) the fold each pooled day was tested in
+    classes: tuple[str, ...]  # the label kind's class names, in id order
 
     def daily(self, dataset: Dataset) -> pl.DataFrame:
         """One row per test day: ``fold``, ``date``, ``y_true``, ``pred`` and the class probabilities ``p_<class>``
         (null without them): what a run stores for every trial and baseline, joined across them by date."""
-        proba = self.proba if self.proba is not None else np.full((len(self.pred), N_CLASSES), np.nan)
+        proba = self.proba if self.proba is not None else np.full((len(self.pred), len(self.classes)), np.nan)
         return pl.DataFrame(
             {
                 "fold": self.fold.astype(np.int64),
                 "date": pl.Series(dataset.frame["date"].gather(self.rows), dtype=pl.Date),
                 "y_true": self.y_true.astype(np.int64),
                 "pred": self.pred.astype(np.int64),
-                **{f"p_{name}": proba[:, k] for k, name in enumerate(CLASS_NAMES)},
+                **{f"p_{name}": proba[:, k] for k, name in enumerate(self.classes)},
             }
-        ).with_columns(pl.col(f"p_{name}").fill_nan(None) for name in CLASS_NAMES)
+        ).with_columns(pl.col(f"p_{name}").fill_nan(None) for name in self.classes)
+
+
+def fit_prepared(
+    prepared: PreparedFolds,
+    experiment: ExperimentConfig,
+    *,
+    refit: bool | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> FitResult:
+    """Train ``experiment``'s network on every fold at once (:func:`vixray.train.fit_folds`), early-stopping on each
+    training block's validation tail.
+
+    With ``refit`` (default ``train.refit``) each fold is then trained afresh on its WHOLE training block, scaler
+    included, for the number of epochs it early-stopped at, and that model makes the test predictions: the first
+    pass never fits on the last ``val_fraction`` of its block (the most recent days), while every baseline does.
+    Returns the :class:`vixray.train.FitResult` (its ``refit_epochs`` say whether a refit made the predictions).
+    """
+    from vixray.train import fit_folds  # torch is imported only when a model is trained
+
+    train = experiment.train
+    fit = fit_folds(prepared.windows, model=experiment.model, train=train, on_epoch=on_epoch)
+    if not (train.refit if refit is None else refit):
+        return fit
+    dataset = prepared.dataset
+    whole = make_fold_windows(
+        dataset.X,
+        dataset.y,
+        prepared.folds,
+        seq_len=experiment.model.seq_len,
+        val_fraction=0.0,
+        val_gap=experiment.labels.horizon,
+        n_classes=dataset.n_classes,
+        class_weighting=train.class_weighting,
+    )
+    epochs = np.asarray(fit.best_epoch, dtype=np.int64)  # (F,)
+    again = fit_folds(
+        whole,
+        model=experiment.model,
+        train=dataclasses.replace(train, epochs=int(epochs.max()), patience=None),
+        epoch_limits=epochs,
+    )
+    log.info("refitted %d folds on their whole training blocks for %s epochs", len(epochs), epochs.tolist())
+    return dataclasses.replace(
+        fit,
+        test_proba=again.test_proba,
+        test_pred=again.test_pred,
+        test_rows=again.test_rows,
+        seconds=fit.seconds + again.seconds,
+        refit_epochs=epochs,
+    )
 
 
 def score_folds(
@@ -118,16 +173,17 @@ def score_folds(
     preds: Sequence[np.ndarray],
     probas: Sequence[np.ndarray] | None = None,
 ) -> FoldScores:
-    y = dataset.y
+    y, n_classes = dataset.y, dataset.n_classes
     per_fold = []
     for k, (r, p) in enumerate(zip(rows, preds, strict=True)):
-        per_fold.append(classification_metrics(y[r], p, proba=probas[k] if probas is not None else None))
+        proba_k = probas[k] if probas is not None else None
+        per_fold.append(classification_metrics(y[r], p, proba=proba_k, n_classes=n_classes))
     all_rows = np.concatenate(list(rows))
     pred = np.concatenate(list(preds))
     proba = np.concatenate(list(probas)) if probas is not None else None
-    pooled = classification_metrics(y[all_rows], pred, proba=proba)
+    pooled = classification_metrics(y[all_rows], pred, proba=proba, n_classes=n_classes)
     fold = np.concatenate([np.full(len(r), k) for k, r in enumerate(rows)])
-    return FoldScores(per_fold, pooled, y[all_rows], pred, proba, all_rows, fold)
+    return FoldScores(per_fold, pooled, y[all_rows], pred, proba, all_rows, fold, dataset.classes)
 
 
 def baseline_scores(
@@ -159,7 +215,15 @@ def pooled_accuracy(baselines: Mapping[str, FoldScores]) -> dict[str, float]:
 
 def _paired(a: FoldScores, b: FoldScores, *, horizon: int, n_boot: int, seed: int) -> dict[str, Any]:
     return paired_comparison(
-        a.y_true, a.pred, b.pred, proba_a=a.proba, proba_b=b.proba, horizon=horizon, n_boot=n_boot, seed=seed
+        a.y_true,
+        a.pred,
+        b.pred,
+        proba_a=a.proba,
+        proba_b=b.proba,
+        horizon=horizon,
+        n_boot=n_boot,
+        seed=seed,
+        classes=a.classes,
     )
 
 
@@ -191,6 +255,7 @@ def significance(
         majority_accuracy=majority.pooled["accuracy"] if majority else None,
         bootstrap={"n_boot": n_boot},
         seed=seed,
+        classes=model.classes,
     )
     for name, result in tests["mcnemar"].items():
         result["strongest"] = name == strongest
@@ -210,13 +275,12 @@ def cross_validate(
     *,
     on_epoch: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``experiment`` over every fold at once, score it beside every baseline; a JSON-able report."""
-    from vixray.train import fit_folds  # torch is imported only when a model is trained
-
+    """Train ``experiment`` over every fold at once (refitting them when ``train.refit``), score it beside every
+    baseline; a JSON-able report."""
     started = time.perf_counter()
     prepared = prepare_folds(dataset, experiment)
     t0 = time.perf_counter()
-    fit = fit_folds(prepared.windows, model=experiment.model, train=experiment.train, on_epoch=on_epoch)
+    fit = fit_prepared(prepared, experiment, on_epoch=on_epoch)
     train_seconds = time.perf_counter() - t0
     model = score_folds(dataset, fit.test_rows, fit.test_pred, fit.test_proba)
     baselines = baseline_scores(dataset, prepared, experiment, seed=experiment.train.seed)
@@ -233,6 +297,7 @@ def cross_validate(
                 "n_test": int(len(fit.test_rows[k])),
                 "epochs_run": int(fit.epochs_run),
                 "best_epoch": int(fit.best_epoch[k]),
+                "refit_epochs": int(fit.refit_epochs[k]) if fit.refit_epochs is not None else None,
                 "model": model.per_fold[k],
                 "baselines": {name: s.per_fold[k] for name, s in baselines.items()},
             }
@@ -250,6 +315,7 @@ def cross_validate(
             "total_seconds": time.perf_counter() - started,
             "train_seconds": train_seconds,
             "epochs_run": int(fit.epochs_run),
+            "refit": fit.refit_epochs is not None,
             "device": str(fit.device),
         },
         "config": experiment.to_dict(),

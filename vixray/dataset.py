@@ -12,14 +12,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from vixray import calendar
 from vixray.config import ErasConfig, ExperimentConfig, LabelConfig
-from vixray.features import feature_exprs, har_terms
-from vixray.labels import direction_label, future_log_change, past_log_change, realised_label
+from vixray.features import feature_exprs, har_terms, with_calendar
+from vixray.labels import CLASS_NAMES, direction_label, future_log_change, past_log_change, realised_label
 
 # beside the features and the label: the baselines' inputs (all known at day t but the target, which is the label's)
 AUX_COLUMNS = (
@@ -91,6 +92,11 @@ class Dataset:
 
     frame: pl.DataFrame
     feature_names: tuple[str, ...]
+    classes: tuple[str, ...] = CLASS_NAMES  # the label kind's class names, in id order
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def X(self) -> np.ndarray:  # noqa: N802  (the usual name for a design matrix)
@@ -126,19 +132,20 @@ def build_dataset(
     """
     features = feature_exprs(feature_set, tickers=tickers)
     names = tuple(expr.meta.output_name() for expr in features)
+    label_spec: dict[str, Any] = {
+        "down": labels.down,
+        "up": labels.up,
+        "horizon": labels.horizon,
+        "kind": labels.kind,
+    }
     frame = (
-        prices.lazy()
-        .join(calendar.calendar_frame(prices["date"]).lazy(), on="date", how="left", maintain_order="left")
+        with_calendar(prices)
         .select(
             "date",
             *features,
-            direction_label(labels.target, down=labels.down, up=labels.up, horizon=labels.horizon).alias(
-                "label"
-            ),
+            direction_label(labels.target, **label_spec).alias("label"),
             pl.col("date").shift(-labels.horizon).alias("label_date"),
-            realised_label(labels.target, down=labels.down, up=labels.up, horizon=labels.horizon).alias(
-                "prev_label"
-            ),
+            realised_label(labels.target, **label_spec).alias("prev_label"),
             *har_terms(labels.target),
             future_log_change(labels.target, horizon=labels.horizon).alias("target_log_change"),
             past_log_change(labels.target).alias("target_log_return"),
@@ -149,7 +156,23 @@ def build_dataset(
         .filter(pl.all_horizontal([pl.col(n).is_finite() for n in names]))
         .collect()
     )
-    return Dataset(frame=frame, feature_names=names)
+    return Dataset(frame=frame, feature_names=names, classes=labels.classes)
+
+
+def usable_range(
+    prices: pl.DataFrame, *, tickers: Sequence[str], feature_set: str, labels: LabelConfig
+) -> dict[str, Any]:
+    """Where a feature set's table starts and ends on ``prices`` (its own inputs' warm-up and first days), with its
+    number of features and labelled rows: what ``vixray data`` shows for each set."""
+    table = build_dataset(prices, tickers=tickers, feature_set=feature_set, labels=labels)
+    dates = table.frame["date"]
+    return {
+        "set": feature_set,
+        "features": len(table.feature_names),
+        "first": dates[0] if len(table) else None,
+        "last": dates[-1] if len(table) else None,
+        "rows": len(table),
+    }
 
 
 def development_dataset(prices: pl.DataFrame, experiment: ExperimentConfig, eras: Eras) -> Dataset:

@@ -1,21 +1,42 @@
-"""Features: pure functions returning ``pl.Expr``, grouped into named feature sets.
+"""Features: pure functions returning ``pl.Expr``, grouped into blocks, and the blocks into named feature sets.
 
 Every expression reads columns by name from the aligned price frame of :mod:`vixray.data` (``SPY_adj_close``,
-``VIX_close``, ..., named by :func:`vixray.data.layout.column`) and looks only backwards (``shift(k)`` with k >= 0, trailing rolling windows), so the value at
-day t uses data up to t only. A set is built lazily and collected once (:func:`build_features`).
+``VIX_close``, ..., named by :func:`vixray.data.layout.column`) or the exchange-calendar columns of
+:mod:`vixray.calendar`, and looks only backwards (``shift(k)`` with k >= 0, trailing rolling windows), so the value
+at day t uses data up to t only. A set is built lazily and collected once (:func:`build_features`).
+
+Blocks (:data:`BLOCKS`):
+
+``seed``      the original six: SPY, QQQ and VIX one-day returns, SPY and QQQ five-day return std, QQQ - SPY.
+``vix``       VIX dynamics: log level, momentum over 1, 5 and 22 days, distance from its 5- and 22-day means.
+``realised``  SPY realised volatility (5, 22 days), the variance risk premium (VIX/100)^2 - RV22^2, the downside
+              return min(SPY return, 0) and the 22-day correlation of SPY and VIX returns.
+``term``      the Cboe term structure: VIX / VIX3M, VIX9D / VIX and VXN - VIX; each feature needs its optional
+              ticker (``data.tickers``) and is left out without it.
+``calendar``  the NYSE calendar around day t: weekday (one-hot), calendar days to the next session and since the
+              previous one, a holiday before the next session, sessions left in the month.
+
+Sets (:data:`FEATURE_SETS`): ``seed``, ``extended`` (the seed block with VIX levels and SPY realised volatility, as
+before the blocks), ``calendar`` and ``full`` (every block, with what the loaded tickers allow). A feature-set spec is
+a set or block name, or several joined by ``+`` (``seed+calendar``); an experiment may list them as
+``features: {blocks: [...]}``. Rows start where a set's own inputs start: a set without ``term`` keeps SPY's
+history when ^VIX3M (2009 on) is loaded.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from vixray.data.layout import column
+from vixray import calendar
+from vixray.data.layout import DEFAULT_TICKERS, column
 
 TRADING_DAYS = 252
+SEPARATOR = "+"  # joins block or set names into one feature-set spec: "seed+calendar"
 
 
 # ------------------------------------------------------------------------------------------------ building blocks
@@ -61,7 +82,38 @@ def ratio(numerator: str, denominator: str) -> pl.Expr:
     return price(numerator) / price(denominator)
 
 
-# ------------------------------------------------------------------------------------------------ feature sets
+def spread(minuend: str, subtrahend: str) -> pl.Expr:
+    """Level difference, in index points (VXN - VIX)."""
+    return price(minuend) - price(subtrahend)
+
+
+def variance_premium(vol_index: str, ticker: str, *, window: int = 22) -> pl.Expr:
+    """Implied minus realised annual variance: (index / 100)^2 - realised_vol(ticker, window)^2 (Bollerslev, Tauchen
+    and Zhou 2009, with the trailing realised variance the index can be compared with at day t)."""
+    return (price(vol_index) / 100.0) ** 2 - realised_vol(ticker, window=window) ** 2
+
+
+def downside(ticker: str) -> pl.Expr:
+    """min(return, 0): falls move the VIX more than rises of the same size (the leverage effect)."""
+    return pl.min_horizontal(simple_return(ticker), pl.lit(0.0))
+
+
+def return_correlation(a: str, b: str, *, window: int) -> pl.Expr:
+    """Trailing correlation of two tickers' daily returns."""
+    return pl.rolling_corr(simple_return(a), simple_return(b), window_size=window)
+
+
+def calendar_value(name: str) -> pl.Expr:
+    """A column of :func:`vixray.calendar.calendar_frame` as a float feature."""
+    return pl.col(name).cast(pl.Float64)
+
+
+def is_weekday(day: int) -> pl.Expr:
+    """1.0 on weekday ``day`` (0 Monday .. 4 Friday), else 0.0."""
+    return (pl.col(calendar.WEEKDAY) == day).cast(pl.Float64)
+
+
+# ------------------------------------------------------------------------------------------------ blocks and sets
 
 
 @dataclass(frozen=True)
@@ -74,55 +126,141 @@ class Feature:
     optional: bool = False
 
 
+def _calendar_block() -> tuple[Feature, ...]:
+    days = ("mon", "tue", "wed", "thu", "fri")
+    weekdays = tuple(Feature(f"day_{d}", functools.partial(is_weekday, k), ()) for k, d in enumerate(days))
+    return (
+        *weekdays,
+        Feature("days_to_next", lambda: calendar_value(calendar.DAYS_TO_NEXT), ()),
+        Feature("days_since_prev", lambda: calendar_value(calendar.DAYS_SINCE_PREV), ()),
+        Feature("holiday_next", lambda: calendar_value(calendar.HOLIDAY_NEXT), ()),
+        Feature("sessions_left", lambda: calendar_value(calendar.SESSIONS_LEFT_IN_MONTH), ()),
+    )
+
+
+_VIX_RET = Feature("vix_ret", lambda: simple_return("^VIX"), ("^VIX",))
+_VIX_LOG = Feature("vix_log", lambda: log_level("^VIX"), ("^VIX",))
+_VIX_CHG5 = Feature("vix_chg5", lambda: simple_return("^VIX", periods=5), ("^VIX",))
+_VIX_DEV5 = Feature("vix_dev5", lambda: deviation_from_mean("^VIX", window=5), ("^VIX",))
+_VIX_DEV22 = Feature("vix_dev22", lambda: deviation_from_mean("^VIX", window=22), ("^VIX",))
+_SPY_RV5 = Feature("spy_rv5", lambda: realised_vol("SPY", window=5), ("SPY",))
+_SPY_RV22 = Feature("spy_rv22", lambda: realised_vol("SPY", window=22), ("SPY",))
+_VIX_VIX3M = Feature("vix_vix3m", lambda: ratio("^VIX", "^VIX3M"), ("^VIX", "^VIX3M"), optional=True)
+
 SEED: tuple[Feature, ...] = (
     Feature("spy_ret", lambda: simple_return("SPY"), ("SPY",)),
     Feature("qqq_ret", lambda: simple_return("QQQ"), ("QQQ",)),
-    Feature("vix_ret", lambda: simple_return("^VIX"), ("^VIX",)),
+    _VIX_RET,
     Feature("spy_std5", lambda: rolling_std(simple_return("SPY"), window=5), ("SPY",)),
     Feature("qqq_std5", lambda: rolling_std(simple_return("QQQ"), window=5), ("QQQ",)),
     Feature("qqq_spy_spread", lambda: simple_return("QQQ") - simple_return("SPY"), ("SPY", "QQQ")),
 )
 
+BLOCKS: dict[str, tuple[Feature, ...]] = {
+    "seed": SEED,
+    "vix": (
+        _VIX_LOG,
+        _VIX_RET,
+        _VIX_CHG5,
+        Feature("vix_chg22", lambda: simple_return("^VIX", periods=22), ("^VIX",)),
+        _VIX_DEV5,
+        _VIX_DEV22,
+    ),
+    "realised": (
+        _SPY_RV5,
+        _SPY_RV22,
+        Feature("vrp22", lambda: variance_premium("^VIX", "SPY", window=22), ("^VIX", "SPY")),
+        Feature("spy_down", lambda: downside("SPY"), ("SPY",)),
+        Feature("spy_vix_corr22", lambda: return_correlation("SPY", "^VIX", window=22), ("SPY", "^VIX")),
+    ),
+    "term": (
+        _VIX_VIX3M,
+        Feature("vix9d_vix", lambda: ratio("^VIX9D", "^VIX"), ("^VIX9D", "^VIX"), optional=True),
+        Feature("vxn_vix", lambda: spread("^VXN", "^VIX"), ("^VXN", "^VIX"), optional=True),
+    ),
+    "calendar": _calendar_block(),
+}
+
 EXTENDED: tuple[Feature, ...] = (
     *SEED,
-    Feature("vix_log", lambda: log_level("^VIX"), ("^VIX",)),
-    Feature("vix_dev5", lambda: deviation_from_mean("^VIX", window=5), ("^VIX",)),
-    Feature("vix_dev22", lambda: deviation_from_mean("^VIX", window=22), ("^VIX",)),
-    Feature("vix_chg5", lambda: simple_return("^VIX", periods=5), ("^VIX",)),
-    Feature("spy_rv5", lambda: realised_vol("SPY", window=5), ("SPY",)),
-    Feature("spy_rv22", lambda: realised_vol("SPY", window=22), ("SPY",)),
-    Feature("vix_vix3m", lambda: ratio("^VIX", "^VIX3M"), ("^VIX", "^VIX3M"), optional=True),
+    _VIX_LOG,
+    _VIX_DEV5,
+    _VIX_DEV22,
+    _VIX_CHG5,
+    _SPY_RV5,
+    _SPY_RV22,
+    _VIX_VIX3M,
 )
 
-FEATURE_SETS: dict[str, tuple[Feature, ...]] = {"seed": SEED, "extended": EXTENDED}
+FEATURE_SETS: dict[str, tuple[Feature, ...]] = {
+    "seed": SEED,
+    "extended": EXTENDED,
+    "calendar": BLOCKS["calendar"],
+    "full": tuple(f for block in BLOCKS.values() for f in block),
+}
+NAMES = tuple(dict.fromkeys((*FEATURE_SETS, *BLOCKS)))  # every name a spec may use
 
 
-def feature_exprs(set_name: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
-    """The named set's expressions (aliased to the feature names) for the tickers that were loaded."""
-    if set_name not in FEATURE_SETS:
+def spec_parts(spec: str) -> tuple[str, ...]:
+    """The set and block names of a feature-set spec (``"seed+calendar"`` -> ("seed", "calendar")); an unknown or
+    repeated name is an error naming it."""
+    if not isinstance(spec, str) or not spec.strip():
         raise ValueError(
-            f"features.set = {set_name!r}: unknown feature set; choose one of {sorted(FEATURE_SETS)}"
+            f"features.set = {spec!r}: name a feature set or blocks joined by '+'; choose from {NAMES}"
         )
+    parts = tuple(p.strip() for p in spec.split(SEPARATOR))
+    for part in parts:
+        if part not in NAMES:
+            raise ValueError(
+                f"features.set = {spec!r}: unknown feature set or block {part!r}; choose one of {list(NAMES)} "
+                f"(or several joined by '{SEPARATOR}')"
+            )
+    repeated = sorted({p for p in parts if parts.count(p) > 1})
+    if repeated:
+        raise ValueError(f"features.set = {spec!r}: {repeated} listed twice; list each block once")
+    return parts
+
+
+def resolve(spec: str) -> tuple[Feature, ...]:
+    """The features of a spec, in block order; a feature in two of its parts is kept once."""
+    features: dict[str, Feature] = {}
+    for part in spec_parts(spec):
+        for feature in FEATURE_SETS.get(part) or BLOCKS[part]:
+            features.setdefault(feature.name, feature)
+    return tuple(features.values())
+
+
+def optional_tickers(spec: str) -> tuple[str, ...]:
+    """The tickers beyond SPY, QQQ and ^VIX that a spec's optional features can read."""
+    wanted = (t for f in resolve(spec) for t in f.requires if t not in DEFAULT_TICKERS)
+    return tuple(dict.fromkeys(wanted))
+
+
+def feature_exprs(spec: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
+    """The spec's expressions (aliased to the feature names) for the tickers that were loaded."""
     exprs = []
-    for feature in FEATURE_SETS[set_name]:
+    for feature in resolve(spec):
         missing = [t for t in feature.requires if t not in tickers]
         if missing and feature.optional:
             continue
         if missing:
             raise ValueError(
-                f"feature {feature.name!r} of set {set_name!r} needs tickers {missing}, "
+                f"feature {feature.name!r} of set {spec!r} needs tickers {missing}, "
                 f"which are not among the loaded tickers {list(tickers)}; add them to data.tickers"
             )
         exprs.append(feature.build().alias(feature.name))
     return exprs
 
 
-def build_features(
-    frame: pl.DataFrame | pl.LazyFrame, set_name: str, *, tickers: Sequence[str]
-) -> pl.DataFrame:
-    """``date`` plus the set's feature columns, one row per input row (warm-up rows hold nulls)."""
-    lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    return lazy.select("date", *feature_exprs(set_name, tickers=tickers)).collect()
+def with_calendar(frame: pl.DataFrame) -> pl.LazyFrame:
+    """``frame`` with the exchange-calendar columns of its dates (:func:`vixray.calendar.calendar_frame`)."""
+    facts = calendar.calendar_frame(frame["date"]).lazy()
+    return frame.lazy().join(facts, on="date", how="left", maintain_order="left")
+
+
+def build_features(frame: pl.DataFrame, spec: str, *, tickers: Sequence[str]) -> pl.DataFrame:
+    """``date`` plus the spec's feature columns, one row per input row (warm-up rows hold nulls)."""
+    return with_calendar(frame).select("date", *feature_exprs(spec, tickers=tickers)).collect()
 
 
 # ------------------------------------------------------------------------------------------------ HAR terms

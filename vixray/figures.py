@@ -3,7 +3,8 @@ vixray figure uses (one palette, one chance line, one rolling window).
 
 Pure functions from store tables (Polars) or report dicts to figures, importing neither Ray, torch nor Dash, so the
 report and the dashboard draw the same thing from the same numbers. Every accuracy figure carries the line of a
-uniform random guess among the classes (33.3% for Down / Neutral / Up), so a bar is read against chance at a glance.
+uniform random guess among the classes (33.3% for Down / Neutral / Up, 50% for Down / Up), so a bar is read against
+chance at a glance; the figures take the label kind's ``classes`` (:func:`vixray.labels.class_names`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from vixray.labels import CLASS_NAMES, N_CLASSES
+from vixray.labels import CLASS_NAMES
 from vixray.store import PARAM_PREFIX
 
-CHANCE = 1.0 / N_CLASSES
-CLASSES = tuple(name.capitalize() for name in CLASS_NAMES)
 ROLLING_DAYS = 60  # the rolling-accuracy window of every figure: about a quarter of trading days
 COLORS = {
     "model": "#1f77b4",
@@ -73,21 +72,32 @@ def base(title: str, **layout: Any) -> go.Figure:
     return fig
 
 
-def add_chance_line(fig: go.Figure) -> go.Figure:
-    """The accuracy of guessing one of the classes uniformly at random (33.3% for three)."""
+def chance(classes: Sequence[str] = CLASS_NAMES) -> float:
+    """The accuracy of guessing one of the classes uniformly at random (33.3% for three, 50% for two)."""
+    return 1.0 / len(classes)
+
+
+def labels_of(classes: Sequence[str]) -> list[str]:
+    return [name.capitalize() for name in classes]
+
+
+def add_chance_line(fig: go.Figure, *, classes: Sequence[str] = CLASS_NAMES) -> go.Figure:
+    """The dashed line of :func:`chance` for ``classes``."""
     fig.add_hline(
-        y=CHANCE,
+        y=chance(classes),
         line_dash="dash",
         line_color=COLORS["random"],
-        annotation_text=f"random {CHANCE:.1%}",
+        annotation_text=f"random {chance(classes):.1%}",
         annotation_position="top left",
     )
     return fig
 
 
-def accuracy_axis(fig: go.Figure, values: Sequence[float | None]) -> None:
+def accuracy_axis(
+    fig: go.Figure, values: Sequence[float | None], *, classes: Sequence[str] = CLASS_NAMES
+) -> None:
     # leave room above the highest bar for its label; never cut the chance line off
-    top = max([v for v in values if v is not None and math.isfinite(v)] + [CHANCE])
+    top = max([v for v in values if v is not None and math.isfinite(v)] + [chance(classes)])
     fig.update_yaxes(title="accuracy", tickformat=".0%", range=[0, min(1.0, top + 0.12)])
 
 
@@ -131,7 +141,10 @@ def rolling_hit_rate(correct: Sequence[bool], *, window: int) -> list[float | No
 
 
 def block_accuracy(
-    blocks: Sequence[Mapping[str, Any]], *, baselines: Sequence[str] | None = None
+    blocks: Sequence[Mapping[str, Any]],
+    *,
+    baselines: Sequence[str] | None = None,
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> go.Figure:
     """Holdout accuracy per walk-forward block: the model beside each baseline (all of the report's by default)."""
     if not blocks:
@@ -146,24 +159,30 @@ def block_accuracy(
         y = [((b.get("baselines") or {}).get(name) or {}).get("accuracy") for b in blocks]
         values += y
         fig.add_trace(bar(name, x, y))
-    accuracy_axis(fig, values)
-    return add_chance_line(fig)
+    accuracy_axis(fig, values, classes=classes)
+    return add_chance_line(fig, classes=classes)
 
 
-def confusion_heatmap(confusion: Sequence[Sequence[int]], *, title: str = "Confusion matrix") -> go.Figure:
-    """Counts with rows = true class and columns = predicted class."""
+def confusion_heatmap(
+    confusion: Sequence[Sequence[int]],
+    *,
+    classes: Sequence[str] = CLASS_NAMES,
+    title: str = "Confusion matrix",
+) -> go.Figure:
+    """Counts with rows = true class and columns = predicted class, in the order of ``classes``."""
     z = np.asarray(confusion, dtype=np.int64)  # (K, K)
-    if z.shape != (len(CLASSES), len(CLASSES)):
+    names = labels_of(classes)
+    if z.shape != (len(names), len(names)):
         raise ValueError(
-            f"confusion has shape {z.shape}: expected {len(CLASSES)}x{len(CLASSES)} counts "
-            f"(rows = true, columns = predicted, in the order {list(CLASSES)})"
+            f"confusion has shape {z.shape}: expected {len(names)}x{len(names)} counts "
+            f"(rows = true, columns = predicted, in the order {names}); pass the run's classes"
         )
     fig = base(title)
     fig.add_trace(
         go.Heatmap(
             z=z.tolist(),
-            x=[f"pred {c}" for c in CLASSES],
-            y=[f"true {c}" for c in CLASSES],
+            x=[f"pred {c}" for c in names],
+            y=[f"true {c}" for c in names],
             colorscale="Blues",
             text=z.tolist(),
             texttemplate="%{text}",
@@ -175,8 +194,9 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]], *, title: str = "Confu
     return fig
 
 
-def prediction_timeline(predictions: pl.DataFrame) -> go.Figure:
+def prediction_timeline(predictions: pl.DataFrame, *, classes: Sequence[str] = CLASS_NAMES) -> go.Figure:
     """The VIX close over the holdout, each day marked green when the call was right and red when wrong."""
+    names = labels_of(classes)
     require(predictions, ["date", "vix_close", "y_true", "pred"], what="predictions")
     if predictions.is_empty():
         return empty_figure("no predictions")
@@ -199,7 +219,7 @@ def prediction_timeline(predictions: pl.DataFrame) -> go.Figure:
                 x=sub["date"].to_list(),
                 y=sub["vix_close"].to_list(),
                 text=[
-                    f"true {CLASSES[t]}, called {CLASSES[c]}"
+                    f"true {names[t]}, called {names[c]}"
                     for t, c in zip(sub["y_true"], sub["pred"], strict=True)
                 ],
                 mode="markers",
@@ -212,7 +232,11 @@ def prediction_timeline(predictions: pl.DataFrame) -> go.Figure:
 
 
 def rolling_accuracy(
-    predictions: pl.DataFrame, *, window: int = ROLLING_DAYS, baseline: str | None = None
+    predictions: pl.DataFrame,
+    *,
+    window: int = ROLLING_DAYS,
+    baseline: str | None = None,
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> go.Figure:
     """Trailing ``window``-day accuracy of the model (and of one baseline's ``pred_<name>`` column, if given)."""
     require(predictions, ["date", "y_true", "pred"], what="predictions")
@@ -233,5 +257,5 @@ def rolling_accuracy(
         fig.add_annotation(
             text=f"fewer than {window} days", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False
         )
-    accuracy_axis(fig, values)
-    return add_chance_line(fig)
+    accuracy_axis(fig, values, classes=classes)
+    return add_chance_line(fig, classes=classes)

@@ -48,3 +48,24 @@ def search_spa_sentence(spa: Mapping[str, Any]) -> str:
     if spa.get("log_loss"):
         text += f", {pvalue_text(spa['log_loss']['p_values']['consistent'])} on log loss"
     return text + " (Hansen's studentized SPA: corrects for having picked the best of these trials)"
+
+
+def coverage_text(holdout: Mapping[str, Any], *, listed: int = 10) -> str:
+    """Which holdout days a report tested (its ``holdout`` block): the tested range and every untested day (the
+    first ``listed`` by date, then a count)."""
+    text = (
+        f"tested {holdout.get('test_start')}..{holdout.get('test_end')} ({holdout.get('n_test')} days in "
+        f"{holdout.get('n_blocks')} block(s) of up to {holdout.get('block_size')})"
+    )
+    untested = holdout.get("untested_days")
+    if untested is None:  # a report from before the untested days were recorded
+        return text
+    if not untested:
+        return f"{text}; every trading day of the holdout era is tested"
+    shown = ", ".join(untested[:listed]) + (
+        f" and {len(untested) - listed} more" if len(untested) > listed else ""
+    )
+    return (
+        f"{text}; {len(untested)} of its {holdout.get('n_days')} trading days untested ({shown}): the last "
+        "labels.horizon days have no next close, other days lack a feature"
+    )

@@ -21,12 +21,14 @@ import numpy as np
 import polars as pl
 
 from vixray import store
-from vixray.labels import CLASS_NAMES
 from vixray.metrics import DEFAULT_N_BOOT, daily_log_loss, spa_test
 
 log = logging.getLogger(__name__)
 
-_PROBA = [f"p_{name}" for name in CLASS_NAMES]
+
+def _proba_columns(frame: pl.DataFrame) -> list[str]:
+    """The class-probability columns ``p_<class>`` of a stored table, in class order (two or three classes)."""
+    return [c for c in frame.columns if c.startswith("p_") and ":" not in c]
 
 
 def _days(run: store.Run) -> tuple[str, list[str], pl.DataFrame] | None:
@@ -41,8 +43,9 @@ def _days(run: store.Run) -> tuple[str, list[str], pl.DataFrame] | None:
     if calls is None or calls.is_empty():
         return None
     ids = sorted(calls["trial_id"].unique().to_list())
-    table = baselines.filter(pl.col("baseline") == benchmark).select("date", "y_true", "pred", *_PROBA)
-    for column in ("pred", *_PROBA):
+    proba = _proba_columns(baselines)
+    table = baselines.filter(pl.col("baseline") == benchmark).select("date", "y_true", "pred", *proba)
+    for column in ("pred", *proba):
         wide = calls.pivot(on="trial_id", index="date", values=column).select(
             "date", *(pl.col(i).alias(f"{column}:{i}") for i in ids)
         )
@@ -81,10 +84,11 @@ def search_spa(run: store.Run, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -
         "best_trial": ids[test["best_model"]],
         "log_loss": None,
     }
-    bench_proba = table.select(_PROBA).to_numpy()  # (T, classes)
+    proba = _proba_columns(table)
+    bench_proba = table.select(proba).to_numpy()  # (T, classes)
     if np.isfinite(bench_proba).all():
         logs = np.column_stack(
-            [daily_log_loss(y, table.select(f"{c}:{i}" for c in _PROBA).to_numpy()) for i in ids]
+            [daily_log_loss(y, table.select(f"{c}:{i}" for c in proba).to_numpy()) for i in ids]
         )  # (T, K)
         test_log = spa_test(logs, daily_log_loss(y, bench_proba), n_boot=n_boot, seed=seed)
         out["log_loss"] = {

@@ -67,6 +67,10 @@ class FoldWindows:
     def n_features(self) -> int:
         return int(self.x_fit.shape[3])
 
+    @property
+    def n_classes(self) -> int:
+        return int(self.class_weights.shape[1])
+
     def _rows(self, split: str, fold: int) -> np.ndarray:
         if isinstance(fold, bool) or not isinstance(fold, int | np.integer) or not 0 <= fold < self.n_folds:
             raise ValueError(f"fold = {fold!r}: the windows have folds 0..{self.n_folds - 1}")
@@ -106,7 +110,9 @@ def _check_params(*, seq_len: int, val_fraction: float, val_gap: int, n_classes:
             f"val_gap = {val_gap!r}: must be an integer >= 0 (rows between fit and validation; use the label horizon)"
         )
     if not whole(n_classes) or n_classes < 2:
-        raise ValueError(f"n_classes = {n_classes!r}: must be an integer >= 2 (3 for Down / Neutral / Up)")
+        raise ValueError(
+            f"n_classes = {n_classes!r}: must be an integer >= 2 (3 for Down / Neutral / Up, 2 for Down / Up)"
+        )
 
 
 def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +220,8 @@ def _check_labels(y: np.ndarray, mask: np.ndarray, rows: np.ndarray, n_classes: 
         f, n = np.argwhere(bad)[0]
         raise ValueError(
             f"y[{int(rows[f, n])}] = {int(labels[f, n])} (a {split} row of fold {int(f)}) is outside "
-            f"0..{n_classes - 1} for n_classes = {n_classes}: labels are 0 Down, 1 Neutral, 2 Up"
+            f"0..{n_classes - 1} for n_classes = {n_classes}: labels are class ids of the label kind "
+            "(vixray.labels.class_names)"
         )
 
 
@@ -330,6 +337,12 @@ def check_windows(w: FoldWindows) -> None:
     if x.ndim != 4:
         raise ValueError(f"windows.x_fit has shape {x.shape}: expected (folds, windows, seq_len, features)")
     n_folds, _, steps, n_features = x.shape
+    if w.class_weights.ndim != 2 or w.class_weights.shape[0] != n_folds or w.class_weights.shape[1] < 2:
+        raise ValueError(
+            f"windows.class_weights has shape {w.class_weights.shape}: expected ({n_folds}, K), one column per "
+            "class (K >= 2)"
+        )
+    n_classes = w.n_classes
     for split in ("fit", "val", "test"):
         xs, ys, ms, rows = (getattr(w, f"{k}_{split}") for k in ("x", "y", "m", "rows"))
         expect = (n_folds, xs.shape[1])
@@ -342,10 +355,10 @@ def check_windows(w: FoldWindows) -> None:
             if arr.shape != expect:
                 raise ValueError(f"windows.{name}_{split} has shape {arr.shape}: expected {expect}")
         labels = ys[ms]
-        if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
             raise ValueError(
                 f"windows.y_{split} holds label {labels.min() if labels.min() < 0 else labels.max()}: "
-                f"labels must be class ids 0..{N_CLASSES - 1}"
+                f"labels must be class ids 0..{n_classes - 1} (windows.class_weights has {n_classes} columns)"
             )
         bad = ~np.isfinite(xs).all(axis=(2, 3)) & ms  # (F, N)
         if bad.any():
@@ -359,10 +372,6 @@ def check_windows(w: FoldWindows) -> None:
         raise ValueError(
             f"fold(s) {empty.tolist()} have no training windows: each fold needs a training block longer than "
             f"seq_len = {steps}"
-        )
-    if w.class_weights.shape != (n_folds, N_CLASSES):
-        raise ValueError(
-            f"windows.class_weights has shape {w.class_weights.shape}: expected ({n_folds}, {N_CLASSES})"
         )
     bad_weights = ~(np.isfinite(w.class_weights) & (w.class_weights > 0)).all(axis=1)
     if bad_weights.any():

@@ -120,6 +120,7 @@ def content(results: ResultsReader, runs: str | Sequence[str] | None = None) -> 
                 "label": e["label"],
                 "model": (e["trial"] or {}).get("test_accuracy"),
                 **e["baselines"],
+                "classes": e["data"].classes,
             }
             for e in entries
         ]

@@ -39,7 +39,8 @@ from dashboards.reading import (
 )
 from vixray import figures as shared_figures
 from vixray import store
-from vixray.prose import comparison_text
+from vixray.labels import stored_classes
+from vixray.prose import comparison_text, coverage_text
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ PATH = EVALUATION_PATH
 def _p_value_rows(significance: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Flatten the report's significance block into one row per test."""
     rows = []
+    chance = get(significance, "binomial_vs_chance", "p0")
     for key, against in (
-        ("binomial_vs_chance", "chance (33.3%)"),
+        ("binomial_vs_chance", f"chance ({chance:.1%})" if isinstance(chance, float) else "chance"),
         ("binomial_vs_majority", "majority accuracy"),
     ):
         t = significance.get(key)
@@ -172,6 +174,7 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
     pooled = report.get("pooled") or {}
     strongest = report.get("strongest_baseline")
     confusion = get(pooled, "model", "confusion")
+    classes = stored_classes(report)
 
     def need_predictions(build: Callable[[pl.DataFrame], Any]) -> Callable[[], Any]:
         return lambda: (
@@ -181,7 +184,9 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
     def rolling(p: pl.DataFrame) -> Any:
         baseline = strongest if strongest and f"pred_{strongest}" in p.columns else None
         return graph(
-            shared_figures.rolling_accuracy(p, window=shared_figures.ROLLING_DAYS, baseline=baseline),
+            shared_figures.rolling_accuracy(
+                p, window=shared_figures.ROLLING_DAYS, baseline=baseline, classes=classes
+            ),
             "rolling-accuracy",
         )
 
@@ -191,7 +196,8 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
         problems(unreadable),
         html.P(
             [
-                f"holdout {holdout.get('start')} .. {holdout.get('end')} ({holdout.get('n_rows')} rows) · "
+                f"holdout {holdout.get('start')} .. {holdout.get('end')} ({holdout.get('n_rows')} rows), "
+                f"{coverage_text(holdout)} · "
                 f"data {get(report, 'data', 'source')} · created {report.get('created')} · ",
                 html.A(
                     "report.html",
@@ -209,13 +215,15 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
         section("Against the strongest development-era baseline", lambda: _headline(report)),
         section(
             "Accuracy by block",
-            lambda: graph(shared_figures.block_accuracy(report.get("blocks") or []), "block-accuracy"),
+            lambda: graph(
+                shared_figures.block_accuracy(report.get("blocks") or [], classes=classes), "block-accuracy"
+            ),
         ),
         section("Pooled over the holdout", lambda: _pooled_table(pooled)),
         section(
             "Confusion matrix (pooled)",
             lambda: (
-                graph(shared_figures.confusion_heatmap(confusion), "confusion")
+                graph(shared_figures.confusion_heatmap(confusion, classes=classes), "confusion")
                 if confusion
                 else note("Not in the report.")
             ),
@@ -233,7 +241,9 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
         section("Configurations", lambda: _configs_table(report.get("configs") or [], experiment, run_id)),
         section(
             "Predictions over the VIX",
-            need_predictions(lambda p: graph(shared_figures.prediction_timeline(p), "timeline")),
+            need_predictions(
+                lambda p: graph(shared_figures.prediction_timeline(p, classes=classes), "timeline")
+            ),
         ),
         section(f"Rolling {shared_figures.ROLLING_DAYS}-day accuracy", need_predictions(rolling)),
         page_id="evaluation",

@@ -1,6 +1,7 @@
 """The runs page (``/``): every run with its status, trial counts, best metric and evaluations, and each run's best
-trial beside the 33.3% line, the majority class and the run's strongest baseline (chosen on its development folds),
-and the search's SPA p-value (the best of its trials against that baseline, corrected for the search)."""
+trial beside the chance line (33.3% for three classes, 50% for two), the majority class and the run's strongest
+baseline (chosen on its development folds), and the search's SPA p-value (the best of its trials against that
+baseline, corrected for the search)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def _overview_row(
             "label": f"{summary.experiment}/{summary.run_id}",
             "model": best.get("test_accuracy"),
             **yardsticks,
+            "classes": data.classes,
         }
     return row, bars
 

@@ -56,14 +56,18 @@ def _trial_metrics(trial: Mapping[str, Any], baselines: pl.DataFrame | None) -> 
 
 
 def _confusion_or_note(
-    trial: Mapping[str, Any], folds: pl.DataFrame | None, baselines: pl.DataFrame | None
+    trial: Mapping[str, Any],
+    folds: pl.DataFrame | None,
+    baselines: pl.DataFrame | None,
+    *,
+    classes: tuple[str, ...],
 ) -> html.Div:
     """The trial's confusion matrix summed over folds where folds.parquet stores one, else a note saying so."""
     table = _trial_metrics(trial, baselines)
     if folds is not None and "confusion" in folds.columns and not folds.is_empty():
         total = np.sum(np.asarray(folds["confusion"].to_list(), dtype=np.int64), axis=0)  # (K, K)
         fig = shared_figures.confusion_heatmap(
-            total.tolist(), title="Confusion matrix, summed over the folds"
+            total.tolist(), classes=classes, title="Confusion matrix, summed over the folds"
         )
         return html.Div([graph(fig, "trial-confusion"), table])
     why = note(
@@ -103,7 +107,9 @@ def content(results: ResultsReader, experiment: str, run_id: str, trial_id: str)
             )
             return note(f"No test results: the trial is {trial['status']}{why}.")
         shown = ("majority", *([data.strongest] if data.strongest and data.strongest != "majority" else []))
-        return graph(figures.fold_accuracy(folds, baselines, shown=shown), "fold-accuracy")
+        return graph(
+            figures.fold_accuracy(folds, baselines, shown=shown, classes=data.classes), "fold-accuracy"
+        )
 
     return page(
         title,
@@ -118,7 +124,10 @@ def content(results: ResultsReader, experiment: str, run_id: str, trial_id: str)
             ]
         ),
         section("Test accuracy by fold", fold_bars),
-        section("Pooled test metrics", lambda: _confusion_or_note(trial, folds, data.baselines)),
+        section(
+            "Pooled test metrics",
+            lambda: _confusion_or_note(trial, folds, data.baselines, classes=data.classes),
+        ),
         section(
             "Loss by epoch",
             lambda: (

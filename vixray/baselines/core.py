@@ -47,8 +47,20 @@ class Fold:
     labels: LabelConfig
     seed: int
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.dataset.classes
+
+    @property
+    def n_classes(self) -> int:
+        return self.dataset.n_classes
+
     def y(self, rows: np.ndarray) -> np.ndarray:
         return self.dataset.y[rows]  # (n,)
+
+    def prior(self, rows: np.ndarray) -> np.ndarray:
+        """Class frequencies of ``rows``' labels over all the label kind's classes."""
+        return class_prior(self.y(rows), n_classes=self.n_classes)  # (K,)
 
     def column(self, name: str, rows: np.ndarray) -> np.ndarray:
         return self.dataset.column(name).astype(np.float64)[rows]  # (n,)
@@ -113,11 +125,16 @@ def make_fold(
                 "see the test block's prices; leave a gap of at least labels.horizon rows (split.gap) between "
                 "train and test"
             )
+    if dataset.classes != labels.classes:
+        raise ValueError(
+            f"the table's classes {list(dataset.classes)} differ from labels.kind = {labels.kind!r}'s "
+            f"{list(labels.classes)}: build the table with the same labels (vixray.dataset.build_dataset)"
+        )
     y = dataset.y[train]
-    bad = y[(y < 0) | (y >= N_CLASSES)]
+    bad = y[(y < 0) | (y >= dataset.n_classes)]
     if bad.size:
         raise ValueError(
-            f"training label {int(bad[0])} is not a class 0 Down, 1 Neutral or 2 Up; "
+            f"training label {int(bad[0])} is not a class id of {list(dataset.classes)} (0..{dataset.n_classes - 1}); "
             "build labels with vixray.labels.direction_label"
         )
     fit, val = validation_split(np.sort(train), val_fraction=val_fraction, val_gap=labels.horizon)
@@ -129,18 +146,18 @@ def make_fold(
 # ------------------------------------------------------------------------------------------------ pieces
 
 
-def class_prior(y: np.ndarray) -> np.ndarray:
-    """Class frequencies of ``y`` over all the classes (absent classes get 0)."""
-    return np.bincount(y, minlength=N_CLASSES).astype(np.float64) / len(y)  # (K,)
+def class_prior(y: np.ndarray, *, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Class frequencies of ``y`` over all ``n_classes`` classes (absent classes get 0)."""
+    return np.bincount(y, minlength=n_classes).astype(np.float64) / len(y)  # (K,)
 
 
 def constant(prior: np.ndarray, n: int) -> np.ndarray:
     return np.tile(prior, (n, 1))  # (n, K)
 
 
-def full_proba(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+def full_proba(classes: np.ndarray, proba: np.ndarray, *, n_classes: int) -> np.ndarray:
     """A classifier's probabilities over the classes it saw, as (n, K) with 0 for a class absent from training."""
-    out = np.zeros((len(proba), N_CLASSES))  # (n, K)
+    out = np.zeros((len(proba), n_classes))  # (n, K)
     out[:, classes] = proba
     return out
 

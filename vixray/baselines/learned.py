@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vixray import calendar
-from vixray.baselines.core import BaselineForecast, Fold, class_prior, constant, full_proba, validation_loss
+from vixray.baselines.core import BaselineForecast, Fold, constant, full_proba, validation_loss
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ def _one_class(name: str, fold: Fold) -> BaselineForecast | None:
         return None
     log.warning("%s baseline: training rows hold only class %d; predicting it everywhere", name, present[0])
     n = len(fold.test)
-    return BaselineForecast(name, np.full(n, present[0], np.int64), constant(class_prior(y), n))
+    return BaselineForecast(name, np.full(n, present[0], np.int64), constant(fold.prior(fold.train), n))
 
 
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    return full_proba(model.classes_, model.predict_proba(X))  # (n, K)
+def _predict(model: Any, X: np.ndarray, *, n_classes: int) -> np.ndarray:
+    return full_proba(model.classes_, model.predict_proba(X), n_classes=n_classes)  # (n, K)
 
 
 def _logistic_model(c: float) -> Any:
@@ -66,10 +66,12 @@ def _tuned_logistic(name: str, fold: Fold, X: np.ndarray) -> BaselineForecast:
         losses = []
         for c in C_GRID:
             model = _fit(_logistic_model(c), X[fold.fit], fold.y(fold.fit))
-            losses.append(validation_loss(fold.y(fold.val), _predict(model, X[fold.val])))
+            losses.append(
+                validation_loss(fold.y(fold.val), _predict(model, X[fold.val], n_classes=fold.n_classes))
+            )
         c_best = C_GRID[int(np.argmin(losses))]
     model = _fit(_logistic_model(c_best), X[fold.train], fold.y(fold.train))
-    return fold.forecast(name, _predict(model, X[fold.test]), C=c_best)
+    return fold.forecast(name, _predict(model, X[fold.test], n_classes=fold.n_classes), C=c_best)
 
 
 def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> Any:
@@ -124,12 +126,12 @@ def boosting(fold: Fold) -> BaselineForecast:
         model = _trees(fold.seed, MAX_ROUNDS).fit(X[fold.fit], fold.y(fold.fit))
         y_val = fold.y(fold.val)
         losses = [
-            validation_loss(y_val, full_proba(model.classes_, p))
+            validation_loss(y_val, full_proba(model.classes_, p, n_classes=fold.n_classes))
             for p in model.staged_predict_proba(X[fold.val])
         ]
         rounds = int(np.argmin(losses)) + 1
     model = _trees(fold.seed, rounds).fit(X[fold.train], fold.y(fold.train))
-    return fold.forecast("boosting", _predict(model, X[fold.test]), rounds=rounds)
+    return fold.forecast("boosting", _predict(model, X[fold.test], n_classes=fold.n_classes), rounds=rounds)
 
 
 LEARNED: dict[str, Callable[[Fold], BaselineForecast]] = {

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vixray.baselines.core import BaselineForecast, Fold, class_prior, constant
-from vixray.labels import N_CLASSES
+from vixray.baselines.core import BaselineForecast, Fold, constant
 
 # Separate random streams, so the random and stratified draws of one seed are not the same uniforms reshaped.
 _STREAM = {"random": 0, "stratified": 1}
@@ -18,13 +17,14 @@ _STREAM = {"random": 0, "stratified": 1}
 def random(fold: Fold) -> BaselineForecast:
     n = len(fold.test)
     rng = np.random.default_rng([int(fold.seed), _STREAM["random"]])
-    pred = rng.integers(0, N_CLASSES, size=n).astype(np.int64)
-    uniform = np.full((n, N_CLASSES), 1.0 / N_CLASSES)
-    return BaselineForecast("random", pred, uniform, expected_accuracy=1.0 / N_CLASSES)
+    k = fold.n_classes
+    pred = rng.integers(0, k, size=n).astype(np.int64)
+    uniform = np.full((n, k), 1.0 / k)
+    return BaselineForecast("random", pred, uniform, expected_accuracy=1.0 / k)
 
 
 def majority(fold: Fold) -> BaselineForecast:
-    prior = class_prior(fold.y(fold.train))
+    prior = fold.prior(fold.train)
     # The prior, not a one-hot on the mode: a one-hot scores an infinite log loss on the first non-mode day, while
     # the frequencies give the loss of knowing the base rates (argmax still picks the mode, the first on a tie).
     n = len(fold.test)
@@ -38,7 +38,7 @@ def persistence(fold: Fold) -> BaselineForecast:
 
 
 def stratified(fold: Fold) -> BaselineForecast:
-    prior = class_prior(fold.y(fold.train))
+    prior = fold.prior(fold.train)
     rng = np.random.default_rng([int(fold.seed), _STREAM["stratified"]])
-    pred = rng.choice(N_CLASSES, size=len(fold.test), p=prior).astype(np.int64)
+    pred = rng.choice(fold.n_classes, size=len(fold.test), p=prior).astype(np.int64)
     return BaselineForecast("stratified", pred, constant(prior, len(fold.test)))

@@ -1,7 +1,8 @@
 """The volatility-model baselines: a HAR-type regression and an AR(1)-GARCH(1,1), each giving class probabilities.
 
 Both forecast the distribution of the next log VIX change and read the classes off it with the labels' thresholds
-(Down below log(1 + down), Up above log(1 + up)), predicting the most probable class; a model's mean alone sits
+(Down below log(1 + down), Up above log(1 + up); for a direction label Up above 0, Down the rest), predicting the
+most probable class; a model's mean alone sits
 inside the ±1% band on almost every day, so mapping the mean would forecast Neutral, the rarest class.
 
 * ``har``: OLS of the h-day log VIX change on [1, log VIX, its 5- and 22-day means] (Corsi 2009) over the training
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vixray.baselines.core import BaselineForecast, Fold
-from vixray.labels import DOWN, N_CLASSES, NEUTRAL, UP
+from vixray.labels import CLASS_NAMES, class_id
 
 HAR_TERMS = ("har_1", "har_5", "har_22")
 RETURN = "target_log_return"  # the target's log change from the day before to day t, known at t
@@ -55,15 +56,25 @@ def fit_har(fold: Fold) -> HarFit:
     return HarFit(coef=coef, residuals=np.sort(target - design @ coef))
 
 
-def empirical_proba(shocks: np.ndarray, *, below: np.ndarray, above: np.ndarray) -> np.ndarray:
-    """Class probabilities from an empirical distribution: Down is a shock below ``below``, Up a shock above
-    ``above`` (per row), Neutral the rest; a change exactly at a threshold is Neutral, as in the labels.
-    ``shocks`` is sorted ascending."""
+def empirical_proba(
+    shocks: np.ndarray,
+    *,
+    below: np.ndarray,
+    above: np.ndarray,
+    classes: tuple[str, ...] = CLASS_NAMES,
+) -> np.ndarray:
+    """Class probabilities from an empirical distribution: Up is a shock above ``above`` (per row); with three
+    classes Down is a shock below ``below`` and Neutral the rest (a change exactly at a threshold is Neutral, as in
+    the labels); with two (Down / Up) Down is everything not Up, ``below`` unused. ``shocks`` is sorted ascending."""
     n = len(shocks)
-    proba = np.zeros((len(below), N_CLASSES))  # (T, K)
-    proba[:, DOWN] = np.searchsorted(shocks, below, side="left") / n  # share of e < below
-    proba[:, UP] = 1.0 - np.searchsorted(shocks, above, side="right") / n  # share of e > above
-    proba[:, NEUTRAL] = 1.0 - proba[:, DOWN] - proba[:, UP]
+    up, down = class_id(classes, "up"), class_id(classes, "down")
+    proba = np.zeros((len(above), len(classes)))  # (T, K)
+    proba[:, up] = 1.0 - np.searchsorted(shocks, above, side="right") / n  # share of e > above
+    if len(classes) == 2:
+        proba[:, down] = 1.0 - proba[:, up]
+        return proba
+    proba[:, down] = np.searchsorted(shocks, below, side="left") / n  # share of e < below
+    proba[:, class_id(classes, "neutral")] = 1.0 - proba[:, down] - proba[:, up]
     return proba
 
 
@@ -71,7 +82,9 @@ def har(fold: Fold) -> BaselineForecast:
     fit = fit_har(fold)
     mu = _har_design(fold, fold.test) @ fit.coef  # (n_test,)
     down, up = _thresholds(fold)
-    return fold.forecast("har", empirical_proba(fit.residuals, below=down - mu, above=up - mu))
+    return fold.forecast(
+        "har", empirical_proba(fit.residuals, below=down - mu, above=up - mu, classes=fold.classes)
+    )
 
 
 def garch(fold: Fold) -> BaselineForecast:
@@ -103,6 +116,6 @@ def garch(fold: Fold) -> BaselineForecast:
     # daily VIX changes are right-skewed, which a symmetric t would miss in P(Down) against P(Up)
     resid = np.asarray(result.std_resid)[:n_train]
     shocks = np.sort(resid[np.isfinite(resid)])  # (n_train - 1,)
-    proba = empirical_proba(shocks, below=(down - mean) / sd, above=(up - mean) / sd)
+    proba = empirical_proba(shocks, below=(down - mean) / sd, above=(up - mean) / sd, classes=fold.classes)
     params = {k: float(v) for k, v in result.params.items()}
     return fold.forecast("garch", proba, params=params)

@@ -43,6 +43,9 @@ from vixray.config.sections import (
     SplitConfig,
     TrainConfig,
 )
+from vixray.features import SEPARATOR as FEATURE_SEPARATOR
+from vixray.features import spec_parts
+from vixray.labels import DIRECTION
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if isinstance(value, ErasConfig):
             return _eras_to_yaml(value)
-        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        plain = {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        if isinstance(value, LabelConfig) and value.kind == DIRECTION:
+            del plain["down"], plain["up"]  # a direction label has no thresholds to write
+        return plain
     if isinstance(value, tuple | list):
         return [_to_plain(v) for v in value]
     if isinstance(value, date):
@@ -187,6 +193,17 @@ def _build_section(cls: type, raw: Any, *, section: str) -> Any:
 
 def _labels_from_yaml(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     raw = dict(raw or {})
+    if raw.get("kind") == DIRECTION:
+        given = sorted(k for k in ("threshold", "up", "down") if k in raw)
+        if given:
+            fail(
+                f"labels.{given[0]}",
+                raw[given[0]],
+                "a direction label has no threshold (Up if the next close is higher, else Down); remove it, or use "
+                "kind: threshold",
+            )
+        raw["down"], raw["up"] = 0.0, 0.0
+        return raw
     if "threshold" in raw:
         t = raw.pop("threshold")
         if "up" in raw or "down" in raw:
@@ -198,6 +215,29 @@ def _labels_from_yaml(raw: Mapping[str, Any] | None) -> dict[str, Any]:
                 "must be a positive fraction (0.01 = ±1%); negative thresholds are not allowed",
             )
         raw["down"], raw["up"] = -float(t), float(t)
+    return raw
+
+
+def _features_from_yaml(raw: Any) -> Any:
+    """``blocks: [seed, calendar]`` is the spec ``set: seed+calendar``; one of the two, never both."""
+    if not isinstance(raw, Mapping) or "blocks" not in raw:
+        return raw
+    raw = dict(raw)
+    blocks = raw.pop("blocks")
+    if "set" in raw:
+        fail("features.blocks", blocks, "give either features.set or features.blocks, not both")
+    if isinstance(blocks, str) or not isinstance(blocks, list | tuple) or not blocks:
+        fail(
+            "features.blocks", blocks, "must be a non-empty list of block or set names, e.g. [seed, calendar]"
+        )
+    if not all(isinstance(b, str) for b in blocks):
+        fail("features.blocks", blocks, "must list block or set names (strings), e.g. [seed, calendar]")
+    spec = FEATURE_SEPARATOR.join(blocks)
+    try:
+        spec_parts(spec)
+    except ValueError as err:
+        fail("features.blocks", list(blocks), str(err).split(": ", 1)[1])
+    raw["set"] = spec
     return raw
 
 
@@ -252,6 +292,8 @@ def _experiment_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
         section_raw = raw.get(name)
         if name == "labels":
             section_raw = _labels_from_yaml(section_raw)
+        elif name == "features":
+            section_raw = _features_from_yaml(section_raw)
         elif name == "eras":
             eras_raw = _eras_from_yaml(section_raw)
             hints = typing.get_type_hints(ErasConfig)

@@ -12,7 +12,9 @@ from datetime import date
 
 from vixray.config.errors import check_fraction, check_int, fail, is_number
 from vixray.data.layout import DEFAULT_TICKERS
-from vixray.features import FEATURE_SETS
+from vixray.features import spec_parts
+from vixray.labels import DIRECTION, KINDS, THRESHOLD, class_names
+from vixray.split import ALL as ALL_FOLDS
 
 
 @dataclass(frozen=True)
@@ -36,38 +38,64 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Which named feature set (see :mod:`vixray.features`) feeds the model and the logistic baseline."""
+    """Which features (:mod:`vixray.features`) feed the model, the logistic and the boosting baselines: a set or
+    block name, or several joined by ``+`` (``seed+calendar+term``). In YAML ``set: full`` or
+    ``blocks: [seed, calendar, term]`` (stored as the joined spec)."""
 
     set: str = "seed"
 
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        return spec_parts(self.set)
+
     def __post_init__(self) -> None:
-        if self.set not in FEATURE_SETS:
-            fail("set", self.set, f"unknown feature set; choose one of {sorted(FEATURE_SETS)}")
+        try:
+            spec_parts(self.set)
+        except ValueError as err:
+            fail("set", self.set, str(err).split(": ", 1)[1])
 
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """Next-``horizon``-day VIX change cut into 0 Down (< down), 1 Neutral, 2 Up (> up).
+    """The next-``horizon``-day VIX change as classes (:mod:`vixray.labels`): ``kind: threshold`` cuts it into
+    0 Down (< down), 1 Neutral, 2 Up (> up); ``kind: direction`` is 0 Down, 1 Up by its sign.
 
-    In YAML either ``threshold: 0.01`` (symmetric, ±1%) or ``down: -0.005`` and ``up: 0.01``.
+    In YAML either ``threshold: 0.01`` (symmetric, ±1%) or ``down: -0.005`` and ``up: 0.01``; a direction label has
+    neither (both are stored as 0).
     """
 
     down: float = -0.01
     up: float = 0.01
     horizon: int = 1
     target: str = "^VIX"
+    kind: str = THRESHOLD
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return class_names(self.kind)
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            fail("kind", self.kind, f"choose one of {list(KINDS)} (three classes at ±threshold, or Up/Down)")
         for key, value in (("down", self.down), ("up", self.up)):
             if not is_number(value) or value != value:
                 fail(key, value, "must be a number (a fractional change, 0.01 = 1%)")
+        check_int("horizon", self.horizon)
+        if self.kind == DIRECTION:
+            if self.down != 0 or self.up != 0:
+                fail(
+                    "up" if self.up else "down",
+                    self.up or self.down,
+                    "a direction label has no threshold (Up if the next close is higher, else Down); remove it, "
+                    "or use kind: threshold",
+                )
+            return
         if self.down > 0:
             fail("down", self.down, "must be <= 0 (a fall); write a 1% fall as -0.01")
         if self.up < 0:
             fail("up", self.up, "must be >= 0 (a rise); a negative threshold is not allowed")
         if self.down >= self.up:
             fail("down", self.down, f"must be below labels.up = {self.up}; the thresholds are inverted")
-        check_int("horizon", self.horizon)
 
 
 @dataclass(frozen=True)
@@ -108,9 +136,10 @@ class ErasConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Walk-forward folds inside an era (see :class:`vixray.split.WalkForwardSplit`)."""
+    """Walk-forward folds inside an era (see :class:`vixray.split.WalkForwardSplit`); ``n_splits: all`` tiles the era
+    with as many test blocks as fit."""
 
-    n_splits: int = 5
+    n_splits: int | str = 5
     train_size: int = 1000
     test_size: int = 250
     step: int | None = None
@@ -119,7 +148,14 @@ class SplitConfig:
     val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        check_int("n_splits", self.n_splits)
+        if self.n_splits != ALL_FOLDS:
+            if isinstance(self.n_splits, str):
+                fail(
+                    "n_splits",
+                    self.n_splits,
+                    f"must be an integer >= 1, or {ALL_FOLDS!r} for every fold that fits",
+                )
+            check_int("n_splits", self.n_splits)
         check_int("train_size", self.train_size)
         check_int("test_size", self.test_size)
         check_int("gap", self.gap, minimum=0)
@@ -176,6 +212,9 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
+    # refit each fold on its whole training block (validation tail included) for its early-stopped epochs, as every
+    # baseline fits on the whole block; `vixray cv` honours it, a search trial never (ASHA ranks the first pass)
+    refit: bool = False
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs)
@@ -193,3 +232,5 @@ class TrainConfig:
             check_int("threads", self.threads)
         if self.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
             fail("device", self.device, "choose auto, cpu, cuda or cuda:N")
+        if not isinstance(self.refit, bool):
+            fail("refit", self.refit, "must be true or false")

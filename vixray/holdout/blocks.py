@@ -1,8 +1,11 @@
 """The holdout era as walk-forward test blocks, each trained only on rows whose labels end before it.
 
-The holdout era is tiled by test blocks (``split.test_size`` rows, or ``--block-size``) anchored at its end; each
-block's training window may reach back into the development era (what the search never saw is the holdout's
-labels, not its early prices), and :func:`check_holdout_folds` proves no training label reaches into its block.
+The blocks start at the holdout era's first labelled row and tile it to its last, the last block shorter when the
+era is not a whole number of blocks, so every labelled holdout day is tested once (:func:`holdout_folds`). Each
+block's training window (``split.train_size`` rows, or everything before it with ``split.expanding``) ends
+``split.gap`` rows before the block and may reach back into the development era: what the search never saw is the
+holdout's labels, not its early prices. :func:`check_holdout_folds` proves no training label reaches into its
+block.
 """
 
 from __future__ import annotations
@@ -14,29 +17,51 @@ from typing import Any, cast
 
 import numpy as np
 
-from vixray.config import ExperimentConfig
-from vixray.crossval import make_splitter
+from vixray.config import ExperimentConfig, SplitConfig
 from vixray.data import Prices
 from vixray.dataset import Dataset, Eras, holdout_dataset
 from vixray.holdout.guards import positive
 
 
-def holdout_experiment(
-    experiment: ExperimentConfig, *, n_holdout_rows: int, block_size: int | None = None
-) -> ExperimentConfig:
-    """The experiment with its split turned into holdout blocks: ``n_holdout_rows // block`` blocks of ``block``
-    rows, consecutive (step = block), so the folds anchored at the table's end tile the end of the holdout era."""
-    block = experiment.split.test_size if block_size is None else positive("block_size", block_size)
-    n_blocks = n_holdout_rows // block
-    if n_blocks == 0:
-        source = "--block-size" if block_size is not None else "split.test_size"
+def holdout_folds(
+    n_rows: int, *, first_holdout: int, block: int, split: SplitConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Test blocks of ``block`` rows from row ``first_holdout`` to the table's end, each behind its training window.
+
+    Block ``k`` tests rows ``[first + k * block, min(first + (k + 1) * block, n))``; its training rows end ``gap``
+    rows before it and start ``train_size`` rows earlier (at row 0 with ``expanding``). With ``first = 10``,
+    ``block = 4``, ``train_size = 6``, ``gap = 1`` on 20 rows (the holdout era starts at row 10)::
+
+        row:      01234567890123456789
+        block 0: |   TTTTTTgtttt      |
+        block 1: |       TTTTTTgtttt  |
+        block 2: |           TTTTTTgtt|
+                  T = train, g = gap, t = test (the last block holds the two rows left)
+    """
+    positive("block", block)
+    if not 0 <= first_holdout < n_rows:
         raise ValueError(
-            f"the holdout era holds {n_holdout_rows} labelled rows, fewer than one test block of {block} rows "
-            f"({source}); pass --block-size {max(1, n_holdout_rows)} or smaller, or give the holdout more days"
+            f"first_holdout = {first_holdout}: the table of {n_rows} labelled rows has no holdout row there; "
+            "the holdout era needs at least one labelled day"
         )
-    return experiment.with_overrides(
-        {"split.n_splits": n_blocks, "split.test_size": block, "split.step": None}, origin="holdout blocks"
-    )
+    folds: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(first_holdout, n_rows, block):
+        train_end = start - split.gap
+        train_start = 0 if split.expanding else train_end - split.train_size
+        if train_start < 0 or train_end <= train_start:
+            raise ValueError(
+                f"holdout block {len(folds)} starts at row {start}, but a training window of split.train_size = "
+                f"{split.train_size} rows and split.gap = {split.gap} needs {split.train_size + split.gap} rows "
+                f"before it; the table holds {start}: lower split.train_size, or load more history before the "
+                "holdout era"
+            )
+        folds.append(
+            (
+                np.arange(train_start, train_end, dtype=np.int64),
+                np.arange(start, min(start + block, n_rows), dtype=np.int64),
+            )
+        )
+    return folds
 
 
 def check_holdout_folds(
@@ -71,26 +96,29 @@ class HoldoutTable:
 
     dataset: Dataset
     first_holdout: int
-    experiment: ExperimentConfig  # the split is the holdout blocks
+    block_size: int
     folds: list[tuple[np.ndarray, np.ndarray]]
 
 
 def holdout_table(
     prices: Prices, experiment: ExperimentConfig, eras: Eras, *, block_size: int | None = None
 ) -> HoldoutTable:
-    """The table of ``experiment``'s feature set over both eras and the holdout blocks as walk-forward folds."""
+    """The table of ``experiment``'s feature set over both eras and the holdout blocks (``split.test_size`` rows,
+    or ``block_size``) as walk-forward folds."""
+    block = experiment.split.test_size if block_size is None else positive("block_size", block_size)
     dataset, first_holdout = holdout_dataset(prices.frame, experiment, eras)
-    blocks = holdout_experiment(
-        experiment, n_holdout_rows=len(dataset) - first_holdout, block_size=block_size
-    )
-    split = blocks.split
+    if first_holdout >= len(dataset):
+        raise ValueError(
+            f"the holdout era {eras.holdout[0]}..{eras.holdout[1]} has no labelled row of feature set "
+            f"{experiment.features.set!r} (its table ends {dataset.dates[-1] if len(dataset) else '-'}); move the "
+            "holdout, or use a set whose inputs cover it"
+        )
     try:
-        folds = [(np.asarray(tr), np.asarray(te)) for tr, te in make_splitter(split).split(dataset.frame)]
+        folds = holdout_folds(len(dataset), first_holdout=first_holdout, block=block, split=experiment.split)
     except ValueError as err:
         raise ValueError(
             f"the table up to the holdout's end ({dataset.dates[0]}..{dataset.dates[-1]}, {len(dataset)} labelled "
-            f"rows) cannot hold {split.n_splits} holdout block(s) of {split.test_size} rows behind a training "
-            f"window of split.train_size = {split.train_size} rows: {err}"
+            f"rows, the holdout from row {first_holdout}) cannot hold holdout blocks of {block} rows: {err}"
         ) from None
     check_holdout_folds(dataset, folds, first_holdout=first_holdout)
-    return HoldoutTable(dataset, first_holdout, blocks, folds)
+    return HoldoutTable(dataset, first_holdout, block, folds)

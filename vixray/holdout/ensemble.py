@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vixray.crossval import FoldScores, PreparedFolds, prepare_folds, score_folds
+from vixray.crossval import FoldScores, PreparedFolds, fit_prepared, prepare_folds, score_folds
 from vixray.holdout.blocks import HoldoutTable
 from vixray.holdout.select import Candidate
 
@@ -51,18 +51,15 @@ def train_config(
     table: HoldoutTable,
     *,
     seeds: Sequence[int],
+    refit: bool = True,
     device: str | None = None,
     on_epoch: Callable[[int, int, Any], None] | None = None,
     on_fit: Callable[[int, int], None] | None = None,
 ) -> ConfigResult:
-    """Fit every block of one config at once (the blocks are the trainer's folds), once per seed."""
-    from vixray.train import fit_folds  # torch is imported only when a model is trained
-
-    blocks = table.experiment.split
-    experiment = candidate.experiment.with_overrides(
-        {"split.n_splits": blocks.n_splits, "split.test_size": blocks.test_size, "split.step": None},
-        origin="holdout blocks",
-    )
+    """Fit every block of one config at once (the blocks are the trainer's folds), once per seed; with ``refit``
+    each block is refitted on its whole training window for its early-stopped epochs
+    (:func:`vixray.crossval.fit_prepared`)."""
+    experiment = candidate.experiment
     prepared = prepare_folds(table.dataset, experiment, folds=table.folds)
     rows = [prepared.windows.test_rows(f) for f in range(len(table.folds))]
     per_seed, probas, epochs, used = [], [], [], ""
@@ -72,7 +69,7 @@ def train_config(
             overrides["train.device"] = device
         config = experiment.with_overrides(overrides, origin=f"trial {candidate.trial_id}, seed {seed}")
         report_epoch = functools.partial(on_epoch, candidate.rank, seed) if on_epoch is not None else None
-        fit = fit_folds(prepared.windows, model=config.model, train=config.train, on_epoch=report_epoch)
+        fit = fit_prepared(prepared, config, refit=refit, on_epoch=report_epoch)
         for f, (got, want) in enumerate(zip(fit.test_rows, rows, strict=True)):
             if not np.array_equal(got, want):  # a broken invariant, not bad input: no exit status 2 for it
                 raise RuntimeError(

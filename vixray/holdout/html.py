@@ -13,7 +13,8 @@ import polars as pl
 
 from vixray import figures
 from vixray.crossval import METRIC_KEYS
-from vixray.prose import comparison_text, interval_text
+from vixray.labels import stored_classes
+from vixray.prose import comparison_text, coverage_text, interval_text
 
 
 def report_figures(report: Mapping[str, Any], predictions: pl.DataFrame) -> list[tuple[str, Any]]:
@@ -21,21 +22,31 @@ def report_figures(report: Mapping[str, Any], predictions: pl.DataFrame) -> list
     baseline, the predictions over the VIX and the rolling accuracy (the explorer's evaluation page draws these)."""
     strongest = report["strongest_baseline"]
     pooled = report["pooled"]
+    classes = stored_classes(report)
     baseline = strongest if f"pred_{strongest}" in predictions.columns else None
     return [
-        ("by-block", figures.block_accuracy(report["blocks"])),
+        ("by-block", figures.block_accuracy(report["blocks"], classes=classes)),
         (
             "confusion",
-            figures.confusion_heatmap(pooled["model"]["confusion"], title="Model (best config), pooled"),
+            figures.confusion_heatmap(
+                pooled["model"]["confusion"], classes=classes, title="Model (best config), pooled"
+            ),
         ),
         (
             "confusion-baseline",
             figures.confusion_heatmap(
-                pooled["baselines"][strongest]["confusion"], title=f"Strongest baseline ({strongest}), pooled"
+                pooled["baselines"][strongest]["confusion"],
+                classes=classes,
+                title=f"Strongest baseline ({strongest}), pooled",
             ),
         ),
-        ("timeline", figures.prediction_timeline(predictions)),
-        ("rolling", figures.rolling_accuracy(predictions, window=figures.ROLLING_DAYS, baseline=baseline)),
+        ("timeline", figures.prediction_timeline(predictions, classes=classes)),
+        (
+            "rolling",
+            figures.rolling_accuracy(
+                predictions, window=figures.ROLLING_DAYS, baseline=baseline, classes=classes
+            ),
+        ),
     ]
 
 
@@ -69,7 +80,7 @@ def render_html(report: Mapping[str, Any], predictions: pl.DataFrame) -> str:
         for name, c in (sig.get("baselines_vs_majority") or {}).items()
     ]
     tests = [
-        [f"binomial vs chance ({figures.CHANCE:.1%})", sig["binomial_vs_chance"]["p_value"]],
+        [f"binomial vs chance ({sig['binomial_vs_chance']['p0']:.1%})", sig["binomial_vs_chance"]["p_value"]],
         ["binomial vs majority rate", (sig.get("binomial_vs_majority") or {}).get("p_value")],
         *[
             [f"McNemar vs {name}" + (" (strongest)" if v.get("strongest") else ""), v["p_value"]]
@@ -114,8 +125,7 @@ th {{ background: #f3f3f3; }}
 <p class="verdict">{html.escape(report["verdict"])}</p>
 <p class="headline">{html.escape(headline)}. The strongest baseline was chosen on
 {html.escape(str(report.get("strongest_baseline_chosen_on", "the development era")))}, never by its holdout score.</p>
-<p>Holdout era {h["start"]}..{h["end"]} ({h["n_rows"]} labelled days); tested {h["test_start"]}..{h["test_end"]}
-({h["n_test"]} days in {h["n_blocks"]} blocks of {h["block_size"]}). Data: {html.escape(str(report["data"]["source"]))},
+<p>Holdout era {h["start"]}..{h["end"]} ({h["n_rows"]} labelled days); {html.escape(coverage_text(h))}. Data: {html.escape(str(report["data"]["source"]))},
 fingerprint {html.escape(str(report["data"]["fingerprint"])[:16])}{" (differs from the searched data)" if report["data"]["changed"] else ""}.
 Evaluation {html.escape(str(report["eval_id"]))}, created {html.escape(str(report["created"]))}.</p>
 <h2>Pooled over the holdout blocks</h2>

@@ -20,7 +20,6 @@ from vixray.data import Prices, column
 from vixray.dataset import Eras
 from vixray.holdout.ensemble import ConfigResult
 from vixray.holdout.stats import spa_report, verdict
-from vixray.labels import CLASS_NAMES
 
 
 def score_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +87,7 @@ def predictions_frame(
             "date": pl.Series(best.dates, dtype=pl.Date),
             "block": np.concatenate([np.full(len(r), k) for k, r in enumerate(best.rows)]).astype(np.int64),
             "y_true": best.ensemble.y_true.astype(np.int64),
-            **{f"p_{name}": proba[:, k] for k, name in enumerate(CLASS_NAMES)},
+            **{f"p_{name}": proba[:, k] for k, name in enumerate(best.ensemble.classes)},
             "pred": best.ensemble.pred.astype(np.int64),
         }
     )
@@ -135,6 +134,9 @@ def build_report(
     )
     dates = best.dates
     table = best.table
+    era_days = prices.frame["date"].filter(prices.frame["date"].is_between(*eras.holdout)).to_list()
+    tested = set(dates)
+    untested = [d.isoformat() for d in era_days if d not in tested]
     return {
         "eval_id": None,  # the folder's name, set when it is written
         "run_id": run.run_id,
@@ -146,15 +148,20 @@ def build_report(
             "changed": data_changed,
         },
         "eras": eras.to_dict(),
+        "classes": list(best.ensemble.classes),
         "holdout": {
             "start": eras.holdout[0].isoformat(),
             "end": eras.holdout[1].isoformat(),
             "n_rows": len(table.dataset) - table.first_holdout,
-            "block_size": table.experiment.split.test_size,
+            "block_size": table.block_size,
             "n_blocks": len(table.folds),
             "test_start": dates[0].isoformat(),
             "test_end": dates[-1].isoformat(),
             "n_test": len(dates),
+            # trading days of the era without a test: its last labels.horizon days (no next close to label) and
+            # any day a feature of the set cannot be computed on
+            "n_days": len(era_days),
+            "untested_days": untested,
         },
         "settings": dict(settings),
         "configs": [_seed_summary(r) for r in results],

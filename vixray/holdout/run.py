@@ -82,6 +82,7 @@ def evaluate_run(
     trial_ids: Sequence[str] = (),
     seeds: int = DEFAULT_SEEDS,
     block_size: int | None = None,
+    refit: bool = True,
     data: str | None = None,
     allow_data_change: bool = False,
     device: str | None = None,
@@ -89,7 +90,8 @@ def evaluate_run(
     progress: bool = False,
 ) -> Evaluation:
     """Re-train the run's ``top`` best configs (or the finished trials ``trial_ids``) with ``seeds`` seeds on the
-    holdout blocks; write and return the report.
+    holdout blocks (each block refitted on its whole training window for its early-stopped epochs unless
+    ``refit=False``); write and return the report.
 
     Every check (the run's trials, the data fingerprint, the eras, the blocks) runs before any training, and nothing
     is written unless the whole evaluation succeeds.
@@ -132,7 +134,7 @@ def evaluate_run(
         name,
         n_seeds,
         n_blocks,
-        best_table.experiment.split.test_size,
+        best_table.block_size,
         best_table.dataset.dates[int(best_table.folds[0][1][0])],
         best_table.dataset.dates[int(best_table.folds[-1][1][-1])],
     )
@@ -160,6 +162,7 @@ def evaluate_run(
                     c,
                     tables[table_key(c.experiment)],
                     seeds=[base + i for i in range(n_seeds)],
+                    refit=refit,
                     device=device,
                     on_epoch=on_epoch,
                     on_fit=on_fit,
@@ -177,6 +180,7 @@ def evaluate_run(
         "n_configs": len(candidates),
         "seeds": n_seeds,
         "block_size": block_size,
+        "refit": refit,
         "n_boot": n_boot,
         "data": source,
         "allow_data_change": allow_data_change,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from scipy.stats import binomtest, chi2, norm
 from scipy.stats import t as student_t
 from statsmodels.tsa.stattools import acovf
 
-from vixray.labels import DOWN, N_CLASSES, UP
+from vixray.labels import CLASS_NAMES, class_id
 from vixray.metrics.checks import (
     check_block_length,
     check_level,
@@ -221,13 +221,16 @@ def paired_comparison(
     level: float = 0.95,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> dict[str, Any]:
     """Forecaster A against B on the same days: the difference of their accuracies (A - B) with a paired stationary
     block-bootstrap interval and McNemar's exact p; with both probabilities, the difference of their log losses
-    (B - A: positive favours A, as for accuracy) with its interval and the Diebold-Mariano test."""
-    y = labels_array(y_true, name="y_true", n_classes=N_CLASSES)
-    a = labels_array(pred_a, name="pred_a", n_classes=N_CLASSES)
-    b = labels_array(pred_b, name="pred_b", n_classes=N_CLASSES)
+    (B - A: positive favours A, as for accuracy) with its interval and the Diebold-Mariano test. ``classes`` names
+    the label kind's classes in id order (:func:`vixray.labels.class_names`)."""
+    k = len(classes)
+    y = labels_array(y_true, name="y_true", n_classes=k)
+    a = labels_array(pred_a, name="pred_a", n_classes=k)
+    b = labels_array(pred_b, name="pred_b", n_classes=k)
     same_length(y, a, names=("y_true", "pred_a"))
     same_length(y, b, names=("y_true", "pred_b"))
     right_a, right_b = y == a, y == b  # (T,) each
@@ -243,8 +246,8 @@ def paired_comparison(
         "diebold_mariano": None,
     }
     if proba_a is not None and proba_b is not None:
-        loss_a = daily_log_loss(y, proba_array(proba_a, n=len(y), n_classes=N_CLASSES))  # (T,)
-        loss_b = daily_log_loss(y, proba_array(proba_b, n=len(y), n_classes=N_CLASSES))  # (T,)
+        loss_a = daily_log_loss(y, proba_array(proba_a, n=len(y), n_classes=k))  # (T,)
+        loss_b = daily_log_loss(y, proba_array(proba_b, n=len(y), n_classes=k))  # (T,)
         out["log_loss_difference"] = block_bootstrap_ci(
             loss_b - loss_a, level=level, n_boot=n_boot, seed=seed
         )
@@ -261,9 +264,10 @@ def compare_to_baselines(
     *,
     baselines: Mapping[str, Any],
     majority_accuracy: float | None = None,
-    chance: float = 1.0 / N_CLASSES,
+    chance: float | None = None,
     bootstrap: Mapping[str, Any] | None = None,
     seed: int = 0,
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> dict[str, Any]:
     """The pooled significance tests of a model's predictions on its test rows.
 
@@ -271,10 +275,18 @@ def compare_to_baselines(
     accuracy on the same rows; None when ``majority_accuracy`` is None), ``mcnemar`` (against each baseline's
     predictions on the same rows), ``pesaran_timmermann`` (``up``: Up vs not Up, ``down``: Down vs not Down) and
     ``bootstrap_ci`` (stationary block-bootstrap interval of accuracy; ``bootstrap`` passes ``level``, ``n_boot``,
-    ``block_length`` to :func:`block_bootstrap_ci`).
+    ``block_length`` to :func:`block_bootstrap_ci`). ``classes`` names the classes in id order; ``chance``
+    defaults to one over their number (the uniform random guess). With two classes the Up and Down tests coincide.
     """
-    y = labels_array(y_true, name="y_true", n_classes=N_CLASSES)
-    pred = labels_array(model_pred, name="model_pred", n_classes=N_CLASSES)
+    k = len(classes)
+    for name in ("up", "down"):
+        if name not in classes:
+            raise ValueError(
+                f"classes = {list(classes)} has no {name!r} class: pass vixray.labels.class_names(kind)"
+            )
+    chance = 1.0 / k if chance is None else chance
+    y = labels_array(y_true, name="y_true", n_classes=k)
+    pred = labels_array(model_pred, name="model_pred", n_classes=k)
     same_length(y, pred, names=("y_true", "model_pred"))
     check_probability(chance, name="chance", open_interval=True)
     if majority_accuracy is not None:
@@ -288,7 +300,7 @@ def compare_to_baselines(
         )
     checked = {}
     for name, baseline_pred in baselines.items():
-        b = labels_array(baseline_pred, name=f"baselines[{name!r}]", n_classes=N_CLASSES)
+        b = labels_array(baseline_pred, name=f"baselines[{name!r}]", n_classes=k)
         same_length(y, b, names=("y_true", f"baselines[{name!r}]"))
         checked[name] = b
 
@@ -303,8 +315,8 @@ def compare_to_baselines(
         ),
         "mcnemar": {name: mcnemar_test(correct, y == b) for name, b in checked.items()},
         "pesaran_timmermann": {
-            "up": pesaran_timmermann(y == UP, pred == UP),
-            "down": pesaran_timmermann(y == DOWN, pred == DOWN),
+            name: pesaran_timmermann(y == class_id(classes, name), pred == class_id(classes, name))
+            for name in ("up", "down")
         },
         "bootstrap_ci": block_bootstrap_ci(correct.astype(np.float64), seed=seed, **options),
     }

@@ -1,4 +1,4 @@
-"""The LSTM classifier: a stacked LSTM whose last time step feeds a small MLP head, 3 classes out.
+"""The LSTM classifier: a stacked LSTM whose last time step feeds a small MLP head, one logit per class out.
 
 Two forms of the same network live here:
 
