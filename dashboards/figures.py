@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
 from vixray.figures import (
     COLORS,
@@ -241,6 +242,47 @@ def param_importance(importances: Mapping[str, float], *, method: str) -> go.Fig
         )
     )
     fig.update_xaxes(title="importance (sums to 1)", range=[0, 1.1])
+    return fig
+
+
+def block_importance(explained: Mapping[str, Any] | None) -> go.Figure:
+    """Permutation importance of each feature block (block_importance.json): the drop in test accuracy (left) and
+    the rise in log loss (right) when the block is shuffled, for the best trial and the boosting baseline, with the
+    spread over the permutations."""
+    forecasters: list[tuple[str, Mapping[str, Any]]] = [
+        (label, explained[key])
+        for label, key in (("best trial", "model"), ("boosting", "boosting"))
+        if explained and explained.get(key)
+    ]
+    if not forecasters:
+        return empty_figure("no block importance yet: the search writes it when it ends")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy drop", "log-loss rise"), shared_yaxes=True)
+    for label, found in forecasters:
+        blocks = found["blocks"]
+        names = list(blocks)
+        color = COLORS["model"] if label == "best trial" else COLORS["boosting"]
+        for col, key in ((1, "accuracy_drop"), (2, "log_loss_rise")):
+            fig.add_trace(
+                go.Bar(
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    x=[blocks[n][key] for n in names],
+                    y=names,
+                    orientation="h",
+                    marker_color=color,
+                    error_x={"type": "data", "array": [blocks[n].get(f"{key}_sd") or 0.0 for n in names]},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        title="Which inputs matter: each feature block shuffled on the development test days",
+        template="plotly_white",
+        barmode="group",
+        height=360,
+    )
+    fig.update_xaxes(tickformat=".1%", row=1, col=1)
     return fig
 
 

@@ -105,6 +105,7 @@ class RunData:
     importance: store.Importance | None  # None before the search has written them (or when unreadable)
     spa: dict[str, Any] | None  # spa.json, the whole search against the strongest baseline (when it ended)
     problems: tuple[str, ...]
+    block_importance: dict[str, Any] | None = None  # block_importance.json (vixray.importance), when written
 
     @property
     def status(self) -> str:
@@ -182,6 +183,10 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
         spa = results.cached(run.path / store.SEARCH_SPA, run.search_spa)
     except ValueError as err:
         spa, problems = None, [*problems, str(err)]
+    try:
+        explained = results.cached(run.path / store.BLOCK_IMPORTANCE, run.block_importance)
+    except ValueError as err:
+        explained, problems = None, [*problems, str(err)]
     return RunData(
         run,
         manifest,
@@ -192,6 +197,7 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
         importance,
         spa,
         tuple(problems),
+        explained,
     )
 
 

@@ -202,6 +202,39 @@ def _importance(run: store.Run, rng: np.random.Generator) -> None:
     )
 
 
+def _block_importance(run: store.Run, rng: np.random.Generator, trial_id: str) -> None:
+    def explained(blocks: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "accuracy": 0.42,
+            "log_loss": 1.05,
+            "n_test": N_TEST * 3,
+            "blocks": {
+                b: {
+                    "columns": 3,
+                    "accuracy_drop": float(rng.uniform(-0.01, 0.05)),
+                    "accuracy_drop_sd": 0.01,
+                    "log_loss_rise": float(rng.uniform(-0.01, 0.05)),
+                    "log_loss_rise_sd": 0.01,
+                }
+                for b in blocks
+            },
+        }
+
+    store.write_json(
+        run.path / store.BLOCK_IMPORTANCE,
+        {
+            "repeats": 5,
+            "seed": 0,
+            "model": {
+                "trial_id": trial_id,
+                "feature_set": "extended",
+                **explained(("seed", "vix", "realised")),
+            },
+            "boosting": {"feature_set": "seed", **explained(("seed", "calendar"))},
+        },
+    )
+
+
 def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any], *, seed: int) -> None:
     out = run.new_evaluation_dir()
     n_blocks, per_block = 2, 70
@@ -330,8 +363,8 @@ def make_run(
     with_evaluation: bool = True,
     seed: int = 0,
 ) -> Path:
-    """Write a finished run (trials of every status, curves, folds, baselines, importance.json, ray/ and, if asked, one
-    evaluation) under ``results_dir/experiment`` and return its directory."""
+    """Write a finished run (trials of every status, curves, folds, baselines, importance.json, spa.json,
+    block_importance.json, ray/ and, if asked, one evaluation) under ``results_dir/experiment`` and return its directory."""
     rng = np.random.default_rng(seed)
     run = store.create_run(results_dir, experiment, manifest=_manifest(experiment, n_trials, n_folds, seed))
     trials, folds, curves = _trial_tables(rng, n_trials=n_trials, n_folds=n_folds, seed=seed)
@@ -358,6 +391,10 @@ def make_run(
             "log_loss": None,
         },
     )
+    if n_finished:
+        _block_importance(
+            run, rng, trials.filter(pl.col("status") == "finished").sort("val_loss")["trial_id"][0]
+        )
     run.ray_dir.mkdir()
     counts = {s: int((trials["status"] == s).sum()) for s in ("finished", "pruned", "errored", "running")}
     run.update_manifest(counts=counts)

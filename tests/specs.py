@@ -55,3 +55,15 @@ def tiny_experiment(
             **search_keys,
         }
     return spec
+
+
+def development_table(spec: dict[str, Any], *, source: str = "synthetic:3") -> tuple[Any, Any]:
+    """The validated experiment of ``spec`` and its development-era table on ``source``'s prices."""
+    from vixray.config import experiment_from_dict
+    from vixray.data import load_prices
+    from vixray.dataset import development_dataset, resolve_eras
+
+    experiment = experiment_from_dict(spec)
+    prices = load_prices(source)
+    eras = resolve_eras(prices.frame["date"], experiment.eras)
+    return experiment, development_dataset(prices.frame, experiment, eras)

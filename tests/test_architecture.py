@@ -31,6 +31,7 @@ STAGES: list[tuple[str, ...]] = [
     ("vixray.train", "vixray.metrics"),
     ("vixray.baselines",),
     ("vixray.crossval", "vixray.figures", "vixray.snooping"),
+    ("vixray.importance",),
     ("vixray.search", "vixray.holdout"),
     ("vixray.console",),
     ("vixray.cli",),  # every command; `vixray dashboard` starts the explorer, the one import of dashboards

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from specs import tiny_experiment
+from specs import development_table, tiny_experiment
 
 from vixray.config import experiment_from_dict
 from vixray.crossval import baseline_scores, prepare_folds, score_folds, significance
@@ -79,11 +79,7 @@ def test_a_direction_experiment_is_two_classes_from_the_windows_to_the_tests():
 
     spec = tiny_experiment(search=False, max_epochs=1)
     spec["labels"] = {"kind": "direction"}
-    experiment = experiment_from_dict(spec)
-    prices = load_prices("synthetic:3")
-    dataset = development_dataset(
-        prices.frame, experiment, resolve_eras(prices.frame["date"], experiment.eras)
-    )
+    experiment, dataset = development_table(spec)
     assert dataset.classes == ("down", "up") and set(np.unique(dataset.y)) == {0, 1}
     folds = prepare_folds(dataset, experiment)
     assert folds.windows.class_weights.shape == (2, 2)

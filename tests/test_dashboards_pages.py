@@ -148,6 +148,19 @@ def test_search_page_shows_trials_and_every_figure(results):
     assert "Optuna fANOVA" in importance.layout.title.text
     assert sum(importance.data[0].x) == pytest.approx(1.0)
 
+    explained = results.tiny.joinpath(store.BLOCK_IMPORTANCE)
+    stored = json.loads(explained.read_text())
+    blocks = _by_id(page, "block-importance").figure
+    model = [t for t in blocks.data if t.name == "best trial"]
+    assert len(model) == 2 and list(model[0].y) == ["seed", "vix", "realised"]
+    assert list(model[0].x) == [
+        stored["model"]["blocks"][b]["accuracy_drop"] for b in ("seed", "vix", "realised")
+    ]
+    assert list(model[1].x) == [
+        stored["model"]["blocks"][b]["log_loss_rise"] for b in ("seed", "vix", "realised")
+    ]
+    assert [list(t.y) for t in blocks.data if t.name == "boosting"] == [["seed", "calendar"]] * 2
+
     stops = _trace(_by_id(page, "curves").figure, "stopped by ASHA")
     pruned = results.trials.filter(pl.col("status") == "pruned")
     assert list(stops.text) == pruned["trial_id"].to_list()
@@ -163,6 +176,15 @@ def test_importance_falls_back_to_rank_correlation_without_stored_importances(sc
     path.write_text('{"method": "x", "importances": [1, 2]}')  # a damaged file is shown as a fallback too
     page = _page(scratch.root, search, experiment="tiny", run_id=scratch.path.name)
     assert "rank correlation" in _by_id(page, "importance").figure.layout.title.text
+
+
+def test_without_block_importance_the_run_page_says_when_it_comes(scratch):
+    (scratch.path / store.BLOCK_IMPORTANCE).unlink()
+    page = _page(scratch.root, search, experiment="tiny", run_id=scratch.path.name)
+    assert (
+        "the search writes it when it ends"
+        in _by_id(page, "block-importance").figure.layout.annotations[0].text
+    )
 
 
 def test_a_running_run_shows_new_trials_on_the_next_read(scratch):

@@ -100,6 +100,22 @@ def test_the_search_keeps_every_finished_trial_s_days_and_tests_the_best_of_them
     assert 0.0 <= spa["p_values"]["consistent"] <= 1.0
 
 
+def test_the_best_trial_and_the_boosting_baseline_are_explained_block_by_block(tiny_run):
+    run = tiny_run.run
+    explained = run.block_importance()
+    best = store.best_trials(run, k=1).row(0, named=True)
+    model = explained["model"]
+    assert model["trial_id"] == best["trial_id"] and model["feature_set"] == best["param.features.set"]
+    # retrained on the development folds as the trial trained: the same test accuracy
+    assert model["accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-9)
+    blocks = {"seed": {"seed"}, "extended": {"seed", "vix", "realised"}}[model["feature_set"]]
+    assert set(model["blocks"]) == blocks
+    boosting = explained["boosting"]
+    assert set(boosting["blocks"]) == {"seed", "calendar"}  # the base set is seed; the trees add the calendar
+    pooled = run.baselines().filter((pl.col("baseline") == "boosting") & (pl.col("fold") == -1))
+    assert boosting["accuracy"] == pytest.approx(pooled["accuracy"][0])
+
+
 def test_optuna_db_mirrors_the_trials_table(tiny_run):
     run = tiny_run.run
     (summary,) = optuna.get_all_study_summaries(run.optuna_url)

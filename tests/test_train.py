@@ -239,6 +239,24 @@ def test_predictions_are_unpadded_per_fold_with_their_rows():
         np.testing.assert_array_equal(result.test_rows[f], w.test_rows(f))
 
 
+def test_predicting_given_inputs_replaces_the_split_windows():
+    w = fold_windows()
+    trainer = FoldTrainer(w, model=model_config(), train=train_config(epochs=2))
+    while not trainer.done():
+        trainer.run_epoch()
+    intact = [w.x_test[f][w.m_test[f]] for f in range(3)]
+    proba, _ = trainer.predict("test")
+    same, _ = trainer.predict("test", inputs=intact)
+    for a, b in zip(proba, same, strict=True):
+        np.testing.assert_array_equal(a, b)
+    flipped, _ = trainer.predict("test", inputs=[-x for x in intact])
+    assert not np.allclose(flipped[0], proba[0])
+    with pytest.raises(
+        ValueError, match=r"inputs have shapes \[\(10, 4\)\]: pass one array per fold shaped like"
+    ):
+        trainer.predict("test", inputs=[np.zeros((10, 4))])
+
+
 def test_without_validation_windows_the_last_weights_are_kept():
     w = fold_windows(val_fraction=0.0)
     assert w.x_val.shape[1] == 0

@@ -230,6 +230,22 @@ def resolve(spec: str) -> tuple[Feature, ...]:
     return tuple(features.values())
 
 
+def block_of(feature: str) -> str:
+    """The block a feature belongs to (the first that lists it: ``vix_ret`` is the seed block's)."""
+    for name, block in BLOCKS.items():
+        if any(f.name == feature for f in block):
+            return name
+    raise ValueError(f"feature {feature!r} is in no block of vixray.features; the blocks are {list(BLOCKS)}")
+
+
+def block_columns(feature_names: Sequence[str]) -> dict[str, list[int]]:
+    """The column positions of each block among ``feature_names`` (a table's columns), blocks in table order."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(feature_names):
+        out.setdefault(block_of(name), []).append(i)
+    return out
+
+
 def optional_tickers(spec: str) -> tuple[str, ...]:
     """The tickers beyond SPY, QQQ and ^VIX that a spec's optional features can read."""
     wanted = (t for f in resolve(spec) for t in f.requires if t not in DEFAULT_TICKERS)

@@ -49,6 +49,7 @@ RAY_DIR = "ray"
 BASELINE_PREDICTIONS = "baseline_predictions.parquet"
 TRIAL_PREDICTIONS_DIR = "predictions"
 SEARCH_SPA = "spa.json"
+BLOCK_IMPORTANCE = "block_importance.json"  # permutation importance of each feature block (vixray.importance)
 EVALUATION_DIR = "evaluation"
 # the files of one evaluation folder
 REPORT_JSON = "report.json"
@@ -221,7 +222,14 @@ class Run:
 
     def search_spa(self) -> dict[str, Any] | None:
         """spa.json (the whole-search SPA), or None before the search has written it."""
-        path = self.path / SEARCH_SPA
+        return self._json_view(SEARCH_SPA)
+
+    def block_importance(self) -> dict[str, Any] | None:
+        """block_importance.json (each feature block's permutation importance), or None before it is written."""
+        return self._json_view(BLOCK_IMPORTANCE)
+
+    def _json_view(self, name: str) -> dict[str, Any] | None:
+        path = self.path / name
         if not path.is_file():
             return None
         try:

@@ -1,5 +1,6 @@
 """One search (``/run/<experiment>/<run_id>``): the run's summary and baselines, the sortable trial table,
-optimisation history, parallel coordinates, parameter importance and learning curves with ASHA's stops."""
+optimisation history, parallel coordinates, parameter importance, the permutation importance of each feature
+block (best trial and boosting baseline) and learning curves with ASHA's stops."""
 
 from __future__ import annotations
 
@@ -166,6 +167,10 @@ def _search_figures(data: RunData, trials: pl.DataFrame) -> list[Any]:
             ),
         ),
         section("Parameter importance", importance),
+        section(
+            "Which inputs matter",
+            lambda: graph(figures.block_importance(data.block_importance), "block-importance"),
+        ),
         section(
             "Learning curves",
             lambda: (

@@ -59,6 +59,7 @@ __all__ = [
     "class_prior",
     "fit_predict",
     "fold_seed",
+    "make_fold",
     "run_baselines",
     "strongest_baseline",
 ]

@@ -117,10 +117,16 @@ def _trees(seed: int, rounds: int) -> HistGradientBoostingClassifier:
     )
 
 
-def boosting(fold: Fold) -> BaselineForecast:
-    if (single := _one_class("boosting", fold)) is not None:
-        return single
-    X = np.column_stack([fold.dataset.X, *(fold.dataset.column(c) for c in calendar.COLUMNS)])  # (R, C + 5)
+def boosting_inputs(fold: Fold) -> np.ndarray:
+    """The trees' design matrix: the experiment's features, then the calendar facts (:data:`calendar.COLUMNS`)."""
+    return np.column_stack(
+        [fold.dataset.X, *(fold.dataset.column(c) for c in calendar.COLUMNS)]
+    )  # (R, C + 5)
+
+
+def fit_boosting(fold: Fold, X: np.ndarray) -> tuple[HistGradientBoostingClassifier, int]:
+    """The trees refitted on the whole training block with the rounds chosen on its tail, and those rounds (the
+    fold needs two classes in its training rows)."""
     rounds = UNTUNED_ROUNDS
     if fold.val.size:
         model = _trees(fold.seed, MAX_ROUNDS).fit(X[fold.fit], fold.y(fold.fit))
@@ -130,8 +136,21 @@ def boosting(fold: Fold) -> BaselineForecast:
             for p in model.staged_predict_proba(X[fold.val])
         ]
         rounds = int(np.argmin(losses)) + 1
-    model = _trees(fold.seed, rounds).fit(X[fold.train], fold.y(fold.train))
-    return fold.forecast("boosting", _predict(model, X[fold.test], n_classes=fold.n_classes), rounds=rounds)
+    return _trees(fold.seed, rounds).fit(X[fold.train], fold.y(fold.train)), rounds
+
+
+def boosting_proba(model: HistGradientBoostingClassifier, X: np.ndarray, *, n_classes: int) -> np.ndarray:
+    return _predict(model, X, n_classes=n_classes)  # (n, K)
+
+
+def boosting(fold: Fold) -> BaselineForecast:
+    if (single := _one_class("boosting", fold)) is not None:
+        return single
+    X = boosting_inputs(fold)  # (R, C + 5)
+    model, rounds = fit_boosting(fold, X)
+    return fold.forecast(
+        "boosting", boosting_proba(model, X[fold.test], n_classes=fold.n_classes), rounds=rounds
+    )
 
 
 LEARNED: dict[str, Callable[[Fold], BaselineForecast]] = {

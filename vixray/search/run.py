@@ -39,9 +39,10 @@ from vixray.crossval import (
 )
 from vixray.data import Prices, check_same_data, load_for
 from vixray.dataset import Eras, development_dataset, resolve_eras
+from vixray.importance import write_block_importance
 from vixray.search.records import StoreCallback, study_name, write_importance, write_study
 from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
-from vixray.search.trainable import SearchPayload, train_trial
+from vixray.search.trainable import SearchPayload, train_trial, trial_experiment
 from vixray.snooping import search_spa
 
 log = logging.getLogger(__name__)
@@ -353,7 +354,37 @@ def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
         spa = _save_search_spa(run)
         summary = _summarise(run, setup, seconds=time.perf_counter() - started, spa=spa)
         run.update_manifest(status=status, ended=_now(), counts=summary.counts)
+    _save_block_importance(run, setup)
     return summary
+
+
+def _save_block_importance(run: store.Run, setup: SearchSetup) -> None:
+    """Which feature blocks the best trial and the boosting baseline use (block_importance.json): a view of the
+    run, so failing to write it must not lose the run."""
+    try:
+        ranked = store.best_trials(run, k=1)
+    except ValueError:
+        return  # no trial at all
+    if ranked.is_empty():
+        return  # no finished trial: nothing to explain
+    best = ranked.row(0, named=True)
+    log.info(
+        "permutation importance of each feature block (best trial %s, boosting baseline)", best["trial_id"]
+    )
+    try:
+        experiment = trial_experiment(setup.payload, store.trial_params(best))
+        prepared = prepare_folds(setup.payload.datasets[experiment.features.set], experiment)
+        write_block_importance(
+            run,
+            trial_id=str(best["trial_id"]),
+            trial=(prepared, experiment),
+            baseline=(setup.base, setup.experiment),
+            seed=setup.experiment.train.seed,
+        )
+    except Exception:
+        log.exception(
+            "could not write %s for run %s; the trial tables are intact", store.BLOCK_IMPORTANCE, run.run_id
+        )
 
 
 def _save_search_spa(run: store.Run) -> dict[str, Any] | None:

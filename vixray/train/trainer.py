@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -182,9 +182,10 @@ class FoldTrainer:
     # -------------------------------------------------------------------------------------------- evaluation
 
     @torch.no_grad()
-    def _logits(self, split: str) -> torch.Tensor:
-        """Eval-mode logits (F, N, K) of a split, in chunks of windows to bound memory."""
-        x, _, _ = self._data[split]
+    def _logits(self, split: str, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Eval-mode logits (F, N, K) of a split (or of inputs ``x`` shaped like it), in chunks of windows to bound
+        memory."""
+        x = self._data[split][0] if x is None else x
         F, N, T, _ = x.shape
         self.model.eval()
         if N == 0:
@@ -297,20 +298,39 @@ class FoldTrainer:
         return ~self._stopped
 
     @torch.no_grad()
-    def predict(self, split: str = "test") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def predict(
+        self, split: str = "test", *, inputs: Sequence[np.ndarray] | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per fold, class probabilities (n_f, K) and predicted classes (n_f,) for a split's real windows, with
-        each fold's best weights (the initial ones before any epoch)."""
+        each fold's best weights (the initial ones before any epoch). ``inputs`` replaces the split's windows: per
+        fold (n_f, T, C), the real windows in order (a permutation importance shuffles them)."""
         if split not in self._data:
             raise ValueError(f"split = {split!r}: choose one of {sorted(self._data)}")
+        masks = self._masks[split]
+        x = None if inputs is None else self._stack_inputs(split, inputs)
         live = self._flat.clone()
         self._flat.copy_(self._best)
         try:
-            proba = self._logits(split).double().softmax(-1).cpu().numpy()  # (F, N, K)
+            proba = self._logits(split, x).double().softmax(-1).cpu().numpy()  # (F, N, K)
         finally:
             self._flat.copy_(live)
-        masks = self._masks[split]
         probas = [proba[f][masks[f]] for f in range(self.n_folds)]
         return probas, [p.argmax(axis=1) for p in probas]
+
+    def _stack_inputs(self, split: str, inputs: Sequence[np.ndarray]) -> torch.Tensor:
+        """Per-fold windows put back into the split's padded (F, N, T, C) layout on the device."""
+        x = self._data[split][0]  # (F, N, T, C)
+        masks = self._masks[split]
+        expected = [(int(m.sum()), *x.shape[2:]) for m in masks]
+        got = [tuple(np.shape(a)) for a in inputs]
+        if got != expected:
+            raise ValueError(
+                f"inputs have shapes {got}: pass one array per fold shaped like the {split} windows, {expected}"
+            )
+        out = np.zeros(tuple(x.shape), dtype=np.float32)  # (F, N, T, C)
+        for f, (m, a) in enumerate(zip(masks, inputs, strict=True)):
+            out[f][m] = a
+        return torch.from_numpy(out).to(self.device)
 
     def rows(self, split: str = "test") -> list[np.ndarray]:
         """Per fold, the table row ids of a split's real windows (the order :meth:`predict` returns)."""
