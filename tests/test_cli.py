@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -96,6 +97,24 @@ def test_features_bad_output_suffix(tmp_path, caplog):
     assert main(["features", "--data", "synthetic:2", "--out", str(tmp_path / "f.txt")]) == 2
     assert "--out" in caplog.text and ".parquet or .csv" in caplog.text
     assert not (tmp_path / "f.txt").exists()
+
+
+def test_cv_overrides_change_the_framing_and_the_folds(tmp_path, capsys, caplog):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out_json = tmp_path / "cv.json"
+    args = ["cv", "--experiment", str(path), "--json", str(out_json), "--no-progress"]
+    overrides = ["--override", "labels.kind=direction", "--override", "split.n_splits=all"]
+    assert main([*args, *overrides]) == 0
+    report = json.loads(out_json.read_text())
+    assert (
+        report["config"]["labels"]["kind"] == "direction" and report["config"]["split"]["n_splits"] == "all"
+    )
+    assert np.asarray(report["pooled"]["model"]["confusion"]).shape == (2, 2)
+    assert len(report["folds"]) > 2  # every fold that fits, not the file's two
+    assert f"{len(report['folds'])} fold(s) test {report['pooled']['n_test']} days" in capsys.readouterr().out
+    assert main([*args, "--override", "split.n_splits=most"]) == 2
+    assert "split.n_splits = 'most'" in caplog.text
 
 
 def test_cv_bad_config_fails_before_training(tmp_path, caplog):

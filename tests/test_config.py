@@ -186,3 +186,28 @@ def test_feature_blocks_and_direction_labels_round_trip(tmp_path):
         "neutral",
         "up",
     )
+
+
+def test_command_line_overrides_are_yaml_values_validated_like_the_file():
+    from vixray.config import parse_overrides
+
+    assert parse_overrides(["features.set=seed+calendar", "split.n_splits=all", "train.refit=true"]) == {
+        "features.set": "seed+calendar",
+        "split.n_splits": "all",
+        "train.refit": True,
+    }
+    assert parse_overrides(["model.head=[16, 8]", "train.lr=3e-4"])["model.head"] == [16, 8]
+    with pytest.raises(
+        ConfigError, match=r"--override 'features.set': write KEY=VALUE, e.g. features.set=full"
+    ):
+        parse_overrides(["features.set"])
+    with pytest.raises(ConfigError, match=r"--override 'model.head=\[1,': the value is not valid YAML"):
+        parse_overrides(["model.head=[1,"])
+    # switching the framing drops the thresholds the file gave; switching back restores the ±1% default
+    exp = experiment_from_dict({"name": "t", "labels": {"threshold": 0.02}})
+    direction = exp.with_overrides({"labels.kind": "direction"})
+    assert direction.labels.classes == ("down", "up") and (direction.labels.down, direction.labels.up) == (
+        0,
+        0,
+    )
+    assert direction.with_overrides({"labels.kind": "threshold"}).labels.up == 0.01

@@ -137,10 +137,14 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _load_experiment(args: argparse.Namespace) -> ExperimentConfig:
-    """``--experiment`` with ``--data`` (when given) as its data.source, so the run records the data it used."""
-    from vixray.config import load_experiment
+    """``--experiment`` with ``--data`` (when given) as its data.source, so the run records the data it used, and
+    ``--override KEY=VALUE`` pairs (cv) on top."""
+    from vixray.config import load_experiment, parse_overrides
 
-    return load_experiment(args.experiment, overrides={"data.source": args.data} if args.data else None)
+    overrides = parse_overrides(getattr(args, "override", None) or [])
+    if args.data:
+        overrides["data.source"] = args.data
+    return load_experiment(args.experiment, overrides=overrides or None)
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -370,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True, help="experiments/presets/NAME.yaml (or any experiment)")
     _add_data_args(p, default=None)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument(
+        "--override",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change one setting, e.g. --override features.set=seed+calendar --override labels.kind=direction",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_cv)
 

@@ -12,6 +12,7 @@ from vixray.config.experiment import (
     dump_experiment,
     experiment_from_dict,
     load_experiment,
+    parse_overrides,
 )
 from vixray.config.search import Param, Resources, Scheduler, SearchConfig, search_from_dict
 from vixray.config.sections import (
@@ -41,5 +42,6 @@ __all__ = [
     "dump_experiment",
     "experiment_from_dict",
     "load_experiment",
+    "parse_overrides",
     "search_from_dict",
 ]

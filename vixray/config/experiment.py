@@ -24,7 +24,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -100,6 +100,11 @@ class ExperimentConfig:
             data[section] = {**(data.get(section) or {}), **values}
         if "labels" in nested:
             data["labels"].pop("threshold", None)
+            if (
+                nested["labels"].get("kind") == DIRECTION
+            ):  # the framing changes: the old thresholds do not apply
+                for bound in {"down", "up"} - set(nested["labels"]):
+                    data["labels"].pop(bound, None)
         return dataclasses.replace(experiment_from_dict(data, origin=origin), search=self.search)
 
 
@@ -332,6 +337,21 @@ def load_experiment(path: str | Path, *, overrides: Mapping[str, Any] | None = N
         raw = {"name": path.stem, **raw}
     config = experiment_from_dict(raw, origin=str(path))
     return config.with_overrides(overrides, origin=str(path)) if overrides else config
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs from the command line (``features.set=full``, ``split.n_splits=all``) as dotted overrides,
+    each value read as YAML (``true``, ``0.01``, ``[16, 8]``); validation is :meth:`ExperimentConfig.with_overrides`'s."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--override {item!r}: write KEY=VALUE, e.g. features.set=full", key=item)
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--override {item!r}: the value is not valid YAML ({err})", key=key) from None
+    return out
 
 
 def dump_experiment(config: ExperimentConfig) -> str:
