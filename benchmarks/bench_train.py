@@ -1,17 +1,20 @@
-"""The fold-batched trainer against a straightforward reference loop; prints measured figures, asserts nothing.
+"""The fold-batched trainer against a straightforward reference loop, for every network family; prints measured
+figures, asserts nothing.
 
 Same data, folds, configuration and epochs for both:
 
 (a) reference: the original project's style. A per-item ``Dataset`` returning ``torch.tensor`` slices of the windows,
-    ``DataLoader(batch_size, shuffle=True)``, ``nn.LSTM`` + MLP head, ``torch.optim.Adam``, class-weighted
-    cross-entropy, gradient clipping, a validation pass per epoch keeping the best weights; folds one after another.
+    ``DataLoader(batch_size, shuffle=True)``, the family's ``torch.nn`` reference model (``nn.LSTM``, ``nn.GRU`` or
+    ``nn.TransformerEncoder``, + MLP head), ``torch.optim.Adam``, class-weighted cross-entropy, gradient clipping, a
+    validation pass per epoch keeping the best weights; folds one after another.
 (b) vixray: :func:`vixray.train.fit_folds`, every fold in one computation.
 
 Each (case, trainer) runs in a fresh child process, so its peak RSS is its own and no thread pool or allocator state
 leaks between them. Achieved GFLOP/s counts the useful LSTM + head matmul FLOPs (training = 3x forward, plus the
 validation and test forward passes) over wall time, beside a large float32 matmul measured in the same child.
 
-    python benchmarks/bench_train.py                 # 5 folds x 30 epochs, seq_len 5, batch 16, + seq_len 20, batch 128
+    python benchmarks/bench_train.py                 # each family: 5 folds x 30 epochs, seq_len 5 / batch 16, 20 / 16, 5 / 128
+    python benchmarks/bench_train.py --kinds lstm    # one family
     python benchmarks/bench_train.py --quick         # a small smoke run
     python benchmarks/bench_train.py --device cuda   # on a GPU, plus 320 folds (64 configs' worth) in one process
 """
@@ -37,10 +40,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vixray.config import LabelConfig, ModelConfig, TrainConfig
+from vixray.config.sections import MODEL_KINDS
 from vixray.data import load_prices
 from vixray.dataset import build_dataset
 from vixray.device import resolve_device
-from vixray.models.lstm import LSTMClassifier
+from vixray.models import reference_model
 from vixray.split import WalkForwardSplit
 from vixray.train import fit_folds
 from vixray.windows import FoldWindows, make_fold_windows
@@ -81,9 +85,18 @@ def real(w: FoldWindows, split: str, f: int) -> tuple[np.ndarray, np.ndarray]:
 def forward_flops(model: ModelConfig, n_features: int, n_classes: int = 3) -> int:
     """Matmul FLOPs of one window's forward pass (2 per multiply-add; elementwise work not counted)."""
     H, T = model.hidden_size, model.seq_len
-    lstm = sum(T * 2 * 4 * H * ((n_features if layer == 0 else H) + H) for layer in range(model.num_layers))
+    if model.kind == "transformer":
+        per_layer = (
+            T * 2 * (3 * H * H + H * H + 2 * H * model.feed_forward) + 2 * 2 * T * T * H
+        )  # + scores, mixing
+        encoder = T * 2 * n_features * H + model.num_layers * per_layer
+    else:
+        gates = {"lstm": 4, "gru": 3}[model.kind]
+        encoder = sum(
+            T * 2 * gates * H * ((n_features if layer == 0 else H) + H) for layer in range(model.num_layers)
+        )
     widths = [H, *model.head, n_classes]
-    return lstm + sum(2 * a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return encoder + sum(2 * a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
 
 
 def useful_flops(w: FoldWindows, model: ModelConfig, epochs: int) -> float:
@@ -137,7 +150,7 @@ def reference_fit(
     for f in range(w.x_fit.shape[0]):
         loader = DataLoader(WindowDataset(*real(w, "fit", f)), batch_size=train.batch_size, shuffle=True)
         x_val, y_val = (torch.tensor(a).to(device) for a in real(w, "val", f))
-        model = LSTMClassifier(w.x_fit.shape[3], model_cfg).to(device)
+        model = reference_model(model_cfg, n_features=w.x_fit.shape[3]).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
         criterion = nn.CrossEntropyLoss(weight=torch.tensor(w.class_weights[f]).to(device))
         best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
@@ -175,7 +188,7 @@ def run_part(args: argparse.Namespace) -> dict[str, Any]:
     w = make_windows(args.data, seq_len=args.seq_len)
     if args.copies > 1:
         w = tile_folds(w, args.copies)
-    model_cfg = ModelConfig(seq_len=args.seq_len, hidden_size=64, num_layers=2, dropout=0.2)
+    model_cfg = model_config(args.kind, args.seq_len)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch, patience=None, seed=0, device=str(device))
     peak_gflops = matmul_gflops(device)
     if device.type == "cuda":
@@ -205,12 +218,20 @@ def run_part(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
         "device": str(device),
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
 
 
-def child(args: argparse.Namespace, part: str, seq_len: int, batch: int, copies: int = 1) -> dict[str, Any]:
+def model_config(kind: str, seq_len: int) -> ModelConfig:
+    """Each family at its default size: 64 wide, 2 layers, dropout 0.2, the 32-16 head (4 heads for the Transformer)."""
+    return ModelConfig(kind=kind, seq_len=seq_len, hidden_size=64, num_layers=2, dropout=0.2)
+
+
+def child(
+    args: argparse.Namespace, part: str, seq_len: int, batch: int, copies: int = 1, *, kind: str = "lstm"
+) -> dict[str, Any]:
     cmd = [
-        sys.executable, str(HERE), "--part", part, "--seq-len", str(seq_len), "--batch", str(batch),
+        sys.executable, str(HERE), "--part", part, "--kind", kind, "--seq-len", str(seq_len), "--batch", str(batch),
         "--epochs", str(args.epochs), "--data", args.data, "--device", args.device,
         "--threads", str(args.threads), "--copies", str(copies),
     ]  # fmt: skip
@@ -230,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=default_source())
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(MODEL_KINDS), choices=MODEL_KINDS, help="families to time"
+    )
     parser.add_argument("--part", choices=("reference", "batched"), help=argparse.SUPPRESS)
+    parser.add_argument("--kind", default="lstm", choices=MODEL_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--seq-len", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
@@ -244,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = CASES[:1] if args.quick else CASES
     print(
         f"data {args.data}; {N_FOLDS} walk-forward folds (train {TRAIN_SIZE} rows, 20% validation tail, test "
-        f"{TEST_SIZE}); LSTM hidden 64 x 2 layers, head 32-16; {args.epochs} epochs; device {device}, "
+        f"{TEST_SIZE}); each family 64 wide x 2 layers (Transformer: 4 heads, feed-forward 256), head 32-16; "
+        f"{args.epochs} epochs; device {device}, "
         f"{args.threads} threads; each figure from its own process"
     )
     print(
@@ -252,32 +278,38 @@ def main(argv: list[str] | None = None) -> int:
         "GFLOP/s from wall"
     )
     header = (
-        f"{'seq_len':>7} {'batch':>5} | {'trainer':<10} {'wall s':>8} {'steady s':>8} {'pooled acc':>10} "
+        f"{'family':<11} {'seq_len':>7} {'batch':>5} | {'trainer':<10} {'wall s':>8} {'steady s':>8} "
+        f"{'pooled acc':>10} "
     )
     print(header + f"{'GFLOP/s':>8} {'of matmul':>9} {'peak RSS MB':>11}")
-    for seq_len, batch in cases:
-        results = {part: child(args, part, seq_len, batch) for part in ("reference", "batched")}
-        for part, r in results.items():
+    for kind in args.kinds:
+        for seq_len, batch in cases:
+            results = {
+                part: child(args, part, seq_len, batch, kind=kind) for part in ("reference", "batched")
+            }
+            for part, r in results.items():
+                print(
+                    f"{kind:<11} {seq_len:>7} {batch:>5} | {part:<10} {r['wall']:8.2f} {r['steady']:8.2f} "
+                    f"{r['accuracy']:10.3f} {r['gflops']:8.2f} {r['gflops'] / r['peak_gflops']:9.1%} "
+                    f"{r['peak_rss_mb']:11.0f}"
+                )
+            ref, fast = results["reference"], results["batched"]
             print(
-                f"{seq_len:>7} {batch:>5} | {part:<10} {r['wall']:8.2f} {r['steady']:8.2f} {r['accuracy']:10.3f} "
-                f"{r['gflops']:8.2f} {r['gflops'] / r['peak_gflops']:9.1%} {r['peak_rss_mb']:11.0f}"
+                f"{'':>25} | speed-up {ref['wall'] / fast['wall']:.2f}x wall, "
+                f"{ref['steady'] / fast['steady']:.2f}x steady (target >= 3x); accuracy "
+                f"{fast['accuracy']:.3f} vs {ref['accuracy']:.3f} on {fast['n_test']} test rows; "
+                f"matmul {fast['peak_gflops']:.0f} GFLOP/s"
             )
-        ref, fast = results["reference"], results["batched"]
-        target = " (target >= 3x)" if (seq_len, batch) == CASES[0] else ""  # the original project's settings
+    if device.type != "cuda":
+        print("GPU case skipped: no CUDA device here (run with --device cuda on a GPU machine)")
+        return 0
+    copies = 64
+    for kind in args.kinds:
+        big = child(args, "batched", 5, 16, copies=copies, kind=kind)
         print(
-            f"{'':>13} | speed-up {ref['wall'] / fast['wall']:.2f}x wall, {ref['steady'] / fast['steady']:.2f}x steady"
-            f"{target}; accuracy "
-            f"{fast['accuracy']:.3f} vs {ref['accuracy']:.3f} on {fast['n_test']} test rows; "
-            f"matmul {fast['peak_gflops']:.0f} GFLOP/s"
-        )
-    if device.type == "cuda":
-        copies = 64
-        big = child(args, "batched", 5, 16, copies=copies)
-        gpu_mb = big["gpu_peak_mb"]
-        print(
-            f"{big['folds']} folds ({copies} configs' worth) in one process: {big['wall']:.2f} s, "
-            f"{big['wall'] / big['folds'] * 1e3:.1f} ms per fold, {big['gflops']:.1f} GFLOP/s "
-            f"({big['gflops'] / big['peak_gflops']:.1%} of matmul), peak GPU memory {gpu_mb:.0f} MB"
+            f"{kind}: {big['folds']} folds ({copies} configs' worth) in one process on {big['gpu_name']}: "
+            f"{big['wall']:.2f} s, {big['wall'] / big['folds'] * 1e3:.1f} ms per fold, {big['gflops']:.1f} GFLOP/s "
+            f"({big['gflops'] / big['peak_gflops']:.1%} of matmul), peak GPU memory {big['gpu_peak_mb']:.0f} MB"
         )
     return 0
 

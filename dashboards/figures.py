@@ -114,30 +114,48 @@ def best_vs_baselines(
 # ------------------------------------------------------------------------------------------------ search
 
 
-def optimisation_history(trials: pl.DataFrame, *, metric: str, mode: str) -> go.Figure:
-    """The search metric of each trial in the order trials were started, and the running best."""
+GROUP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")  # one per group, in order
+
+
+def optimisation_history(
+    trials: pl.DataFrame, *, metric: str, mode: str, colour_by: str | None = None
+) -> go.Figure:
+    """The search metric of each trial in the order trials were started, and the running best. With ``colour_by``
+    (a column such as ``param.model.kind``) each of its values gets a colour, finished trials circles and pruned ones
+    crosses."""
     check_mode(mode)
-    require(trials, ["trial_id", "status", metric], what="trials")
+    require(trials, ["trial_id", "status", metric, *([colour_by] if colour_by else [])], what="trials")
     values = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in trials[metric]]
     if all(v is None for v in values):
         return empty_figure(f"no trial has reported {metric} yet")
     order = list(range(1, trials.height + 1))
     better = "lower" if mode == "min" else "higher"
     fig = base(f"Optimisation history: {metric} by trial ({better} is better)")
-    for status, symbol in (("finished", "circle"), ("pruned", "x")):
-        keep = [i for i, s in enumerate(trials["status"]) if s == status and values[i] is not None]
-        if keep:
-            fig.add_trace(
-                go.Scatter(
-                    name=status,
-                    x=[order[i] for i in keep],
-                    y=[values[i] for i in keep],
-                    text=[trials["trial_id"][i] for i in keep],
-                    mode="markers",
-                    marker={"symbol": symbol, "color": COLORS[status], "size": 9},
-                    hovertemplate="%{text}<br>%{y:.4f}<extra></extra>",
+    groups = [str(g) for g in trials[colour_by]] if colour_by else ["" for _ in range(trials.height)]
+    palette = {g: GROUP_COLORS[k % len(GROUP_COLORS)] for k, g in enumerate(dict.fromkeys(groups))}
+    for group, colour in palette.items():
+        for status, symbol in (("finished", "circle"), ("pruned", "x")):
+            keep = [
+                i
+                for i, s in enumerate(trials["status"])
+                if s == status and values[i] is not None and groups[i] == group
+            ]
+            if keep:
+                fig.add_trace(
+                    go.Scatter(
+                        name=f"{group} {status}" if colour_by else status,
+                        x=[order[i] for i in keep],
+                        y=[values[i] for i in keep],
+                        text=[trials["trial_id"][i] for i in keep],
+                        mode="markers",
+                        marker={
+                            "symbol": symbol,
+                            "color": colour if colour_by else COLORS[status],
+                            "size": 9,
+                        },
+                        hovertemplate="%{text}<br>%{y:.4f}<extra></extra>",
+                    )
                 )
-            )
     best = running_best(values, mode=mode)
     shown = [i for i, b in enumerate(best) if b is not None]
     fig.add_trace(

@@ -377,3 +377,18 @@ def test_best_vs_baselines_draws_a_chance_line_per_number_of_classes():
     ]
     fig = figures.best_vs_baselines(rows)
     assert len(_chance_shapes(fig)) == 1 and len(_half_shapes(fig)) == 1
+
+
+def test_optimisation_history_colours_trials_by_family():
+    trials = _trials().with_columns(
+        pl.Series("param.model.kind", ["lstm", "gru", "gru", "transformer", "lstm"])
+    )
+    fig = figures.optimisation_history(trials, metric="val_loss", mode="min", colour_by="param.model.kind")
+    points = {t.name: list(t.text) for t in fig.data if t.mode == "markers"}
+    # the errored t2 has no value; each family's finished and pruned trials are their own trace
+    assert points == {"lstm finished": ["t0", "t4"], "gru pruned": ["t1"], "transformer finished": ["t3"]}
+    colours = {t.name: t.marker.color for t in fig.data if t.mode == "markers"}
+    assert len(set(colours.values())) == 3
+    assert list(_trace(fig, "running best").y) == [1.10, 1.05, 1.05, 1.05, 1.02]
+    with pytest.raises(ValueError, match=r"trials lacks column\(s\) \['param.model.kind'\]"):
+        figures.optimisation_history(_trials(), metric="val_loss", mode="min", colour_by="param.model.kind")

@@ -462,3 +462,21 @@ def test_plain_model_is_the_reference_architecture():
     model = LSTMClassifier(C, model_config(num_layers=2, dropout=0.2))
     assert model.lstm.num_layers == 2 and model.lstm.dropout == 0.2 and model.lstm.batch_first
     assert [m.out_features for m in model.linears()] == [6, 4, 3]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "transformer"])
+def test_every_family_trains_and_predicts_with_its_fold_weights(kind):
+    w = fold_windows(val_fraction=0.0)  # no validation: the last weights are the ones predict uses
+    extra = {"heads": 2} if kind == "transformer" else {}
+    trainer = FoldTrainer(w, model=model_config(kind=kind, **extra), train=train_config(epochs=3))
+    losses = []
+    while not trainer.done():
+        losses.append(trainer.run_epoch().train_loss)
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-1]) < np.mean(losses[0])
+    proba, pred = trainer.predict("test")
+    with torch.no_grad():
+        for f in range(3):
+            single = trainer.model.to_single(f).eval()
+            x = torch.from_numpy(w.x_test[f][w.m_test[f]])
+            np.testing.assert_allclose(proba[f], single(x).double().softmax(-1).numpy(), atol=1e-5)
+            np.testing.assert_array_equal(pred[f], proba[f].argmax(axis=1))

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 
 PATH = RUN_PATH
+FAMILY_COLUMN = store.PARAM_PREFIX + "model.kind"  # the trials table's column of the network family
 
 
 def param_importances(data: RunData) -> tuple[dict[str, float], str]:
@@ -143,6 +144,8 @@ def _trials_records(data: RunData, trials: pl.DataFrame) -> list[dict[str, Any]]
 def _search_figures(data: RunData, trials: pl.DataFrame) -> list[Any]:
     metric, mode = data.metric
     statuses = dict(zip(trials["trial_id"].to_list(), trials["status"].to_list(), strict=True))
+    # a search over network families colours its trials by family (the table filters on the same column)
+    family = FAMILY_COLUMN if FAMILY_COLUMN in trials.columns else None
 
     def importance() -> dcc.Graph:
         found, method = param_importances(data)
@@ -151,7 +154,9 @@ def _search_figures(data: RunData, trials: pl.DataFrame) -> list[Any]:
     return [
         section(
             "Optimisation history",
-            lambda: graph(figures.optimisation_history(trials, metric=metric, mode=mode), "history"),
+            lambda: graph(
+                figures.optimisation_history(trials, metric=metric, mode=mode, colour_by=family), "history"
+            ),
         ),
         section(
             "Hyperparameters",

@@ -16,6 +16,7 @@ from vixray.config.experiment import (
 )
 from vixray.config.search import Param, Resources, Scheduler, SearchConfig, search_from_dict
 from vixray.config.sections import (
+    BacktestConfig,
     DataConfig,
     ErasConfig,
     FeatureConfig,
@@ -26,6 +27,7 @@ from vixray.config.sections import (
 )
 
 __all__ = [
+    "BacktestConfig",
     "ConfigError",
     "DataConfig",
     "ErasConfig",

@@ -170,9 +170,15 @@ class SplitConfig:
         check_fraction("val_fraction", self.val_fraction, high=0.9, closed_high=True)
 
 
+# the network families (vixray.models holds one module per family, registered under these names)
+MODEL_KINDS = ("lstm", "gru", "transformer")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """The LSTM classifier (see :mod:`vixray.model`)."""
+    """The network (see :mod:`vixray.models`): ``kind`` picks the family; ``hidden_size`` is the recurrent width, or
+    the Transformer's model width, ``num_layers`` its layers; ``heads`` and ``ff_size`` (default 4 x hidden_size)
+    are the Transformer's attention heads and feed-forward width."""
 
     seq_len: int = 5
     hidden_size: int = 64
@@ -180,12 +186,31 @@ class ModelConfig:
     dropout: float = 0.2
     head: tuple[int, ...] = (32, 16)
     head_dropout: tuple[float, ...] = (0.3, 0.2)
+    kind: str = "lstm"
+    heads: int = 4
+    ff_size: int | None = None
+
+    @property
+    def feed_forward(self) -> int:
+        return self.ff_size if self.ff_size is not None else 4 * self.hidden_size
 
     def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            fail("kind", self.kind, f"choose one of {list(MODEL_KINDS)}")
         check_int("seq_len", self.seq_len)
         check_int("hidden_size", self.hidden_size)
         check_int("num_layers", self.num_layers)
         check_fraction("dropout", self.dropout)
+        check_int("heads", self.heads)
+        if self.ff_size is not None:
+            check_int("ff_size", self.ff_size)
+        if self.kind == "transformer" and self.hidden_size % self.heads:
+            fail(
+                "heads",
+                self.heads,
+                f"must divide model.hidden_size = {self.hidden_size} (each head reads hidden_size / heads "
+                "dimensions); pick a divisor",
+            )
         for size in self.head:
             check_int("head", size)
         if len(self.head_dropout) != len(self.head):
@@ -234,3 +259,30 @@ class TrainConfig:
             fail("device", self.device, "choose auto, cpu, cuda or cuda:N")
         if not isinstance(self.refit, bool):
             fail("refit", self.refit, "must be true or false")
+
+
+# the trading rules of a backtest (vixray.backtest): SPY timing on an Up call (step to cash, or go short), and the
+# VIX-direction proxy, which trades the VIX index itself and is labelled as a proxy (the index is not tradable)
+BACKTEST_RULES = ("cash", "short", "vix_proxy")
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """How holdout forecasts become positions (see :mod:`vixray.backtest`): the ``rule``, the cost in basis points
+    per unit of turnover (``cost_bps``) and the annual cash rate earned on the value not held long (``cash_rate``)."""
+
+    rule: str = "cash"
+    cost_bps: float = 1.0
+    cash_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rule not in BACKTEST_RULES:
+            fail("rule", self.rule, f"choose one of {list(BACKTEST_RULES)}")
+        if not is_number(self.cost_bps) or not 0 <= self.cost_bps < 10_000:
+            fail(
+                "cost_bps",
+                self.cost_bps,
+                "must be a cost in basis points per unit of turnover, >= 0 (1 = 0.01%)",
+            )
+        if not is_number(self.cash_rate) or not -0.1 < self.cash_rate < 1:
+            fail("cash_rate", self.cash_rate, "must be an annual rate as a fraction (0.02 = 2% a year)")

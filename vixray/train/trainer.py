@@ -14,7 +14,7 @@ import torch.nn.functional as F_
 
 from vixray.config import ModelConfig, TrainConfig
 from vixray.device import resolve_device
-from vixray.models.lstm import FoldLSTMClassifier
+from vixray.models import fold_model
 from vixray.optim import FoldAdam
 from vixray.train.reports import EpochReport, FitResult, nanmean
 from vixray.windows import FoldWindows, check_windows
@@ -91,9 +91,8 @@ class FoldTrainer:
         self.epoch = 0
         self.history: list[EpochReport] = []
 
-        self.model = FoldLSTMClassifier(F, C, model, n_classes=self.n_classes, seed=train.seed).to(
-            self.device
-        )
+        self.model = fold_model(model, n_folds=F, n_features=C, n_classes=self.n_classes, seed=train.seed)
+        self.model.to(self.device)
         self._params = list(self.model.parameters())
         sizes = [p[0].numel() for p in self._params]
         # one (F, P) buffer behind every parameter: per-fold clip and Adam are single row-wise ops
