@@ -132,17 +132,18 @@ def test_optional_ticker_is_joined_onto_the_spine_days_and_never_shortens_it(tmp
     days = [f"2020-01-{d:02d}" for d in (2, 3, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 20, 21)]
     spine = {"SPY": [(d, 100.0 + i) for i, d in enumerate(days)]}
     spine |= {"QQQ": spine["SPY"], "VIX": [(d, 20.0 + i) for i, d in enumerate(days)]}
-    # VIX3M starts on the 7th, misses the 9th (carried) and the six rows from the 13th to the 20th: five of them
-    # are carried forward, the sixth (the 20th) stays empty
+    # VIX3M starts on the 7th and misses the 9th and the six rows from the 13th to the 20th: all stay empty
     late = [("2020-01-07", 30.0), ("2020-01-08", 31.0), ("2020-01-10", 32.0), ("2020-01-21", 40.0)]
     folder = folder_with(tmp_path, {**spine, "VIX3M": late})
     prices = load_prices(f"csv:{folder}", tickers=["SPY", "QQQ", "^VIX", "^VIX3M"])
     assert prices.frame["date"].dt.to_string().to_list() == days  # the spine's days, all of them
-    before, carried = [None] * 3, [32.0] * 5
-    assert prices.frame["VIX3M_close"].to_list() == [*before, 30.0, 31.0, 31.0, 32.0, *carried, None, 40.0]
+    before, gap = [None] * 3, [None] * 6
+    assert prices.frame["VIX3M_close"].to_list() == [*before, 30.0, 31.0, None, 32.0, *gap, 40.0]
     (note,) = prices.notes
-    assert note.startswith("^VIX3M: optional, joined onto the ['SPY', 'QQQ', '^VIX'] days from 2020-01-07")
-    assert "(6 missing day(s) carried forward from the day before, 1 left empty)" in note
+    assert note.startswith(
+        "^VIX3M: optional, on the ['SPY', 'QQQ', '^VIX'] days from 2020-01-07 to 2020-01-21"
+    )
+    assert "(7 day(s) between missing, left empty)" in note
     # the spine alone gives the same rows: loading the optional ticker cut nothing
     alone = load_prices(f"csv:{folder}", tickers=["SPY", "QQQ", "^VIX"])
     assert alone.frame["date"].equals(prices.frame["date"])

@@ -123,3 +123,26 @@ def test_dataset_columns_and_no_nulls(prices):
         assert col in ds.frame.columns
     # prev_label is yesterday's label
     np.testing.assert_array_equal(ds.column("prev_label")[1:], ds.y[:-1])
+
+
+def test_another_index_as_the_target_moves_the_label_and_the_baselines_inputs(all_prices):
+    exp = experiment_from_dict(
+        {
+            "name": "t",
+            "data": {"tickers": list(ALL_TICKERS)},
+            "features": {"blocks": ["seed", "target"]},
+            "labels": {"kind": DIRECTION, "target": "^VXN"},
+        }
+    )
+    eras = resolve_eras(all_prices["date"], exp.eras)
+    dev = development_dataset(all_prices, exp, eras)
+    vxn = all_prices.select(
+        "date",
+        up=(pl.col("VXN_close").shift(-1) > pl.col("VXN_close")).cast(pl.Int64),
+        ret=(pl.col("VXN_adj_close") / pl.col("VXN_adj_close").shift(1) - 1),
+        har_1=pl.col("VXN_adj_close").log(),
+    )
+    joined = dev.frame.select("date", "label", "tgt_ret", "har_1").join(vxn, on="date", how="left")
+    np.testing.assert_array_equal(joined["label"].to_numpy(), joined["up"].to_numpy())
+    np.testing.assert_allclose(joined["tgt_ret"].to_numpy(), joined["ret"].to_numpy())
+    np.testing.assert_allclose(joined["har_1"].to_numpy(), joined["har_1_right"].to_numpy())

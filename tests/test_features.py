@@ -134,7 +134,8 @@ def test_calendar_block_reads_the_exchange_calendar():
 
 def test_full_set_is_every_block_and_drops_what_the_tickers_cannot_feed():
     names = [f.name for f in resolve("full")]
-    assert names == list(dict.fromkeys(f.name for block in BLOCKS.values() for f in block))
+    others = [b for name, b in BLOCKS.items() if name != "target"]  # target repeats the vix block for ^VIX
+    assert names == list(dict.fromkeys(f.name for block in others for f in block))
     few = [e.meta.output_name() for e in feature_exprs("full", tickers=("SPY", "QQQ", "^VIX"))]
     assert set(names) - set(few) == {"vix_vix3m", "vix9d_vix", "vxn_vix"}
     assert optional_tickers("full") == ("^VIX3M", "^VIX9D", "^VXN")
@@ -250,3 +251,17 @@ def test_seed_set_matches_pandas_on_real_data(shared_data):
             equal_nan=True,
             err_msg=col,
         )
+
+
+def test_the_target_block_follows_the_label_s_index():
+    frame = random_frame()
+    vxn = build_features(frame, "target", tickers=TICKERS, target="^VXN")
+    expected = frame.select(
+        simple_return("^VXN").alias("tgt_ret"), deviation_from_mean("^VXN", window=22).alias("tgt_dev22")
+    )
+    assert vxn.columns == ["date", "tgt_ret", "tgt_chg5", "tgt_chg22", "tgt_log", "tgt_dev22"]
+    assert vxn.select("tgt_ret", "tgt_dev22").equals(expected)
+    vix = build_features(frame, "target", tickers=TICKERS)  # the default target is ^VIX
+    assert vix["tgt_ret"].equals(build_features(frame, "seed", tickers=TICKERS)["vix_ret"].alias("tgt_ret"))
+    with pytest.raises(ValueError, match=r"'tgt_ret' of set 'target' needs tickers \['\^VIX9D'\]"):
+        feature_exprs("target", tickers=("SPY", "QQQ", "^VIX"), target="^VIX9D")

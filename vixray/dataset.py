@@ -130,7 +130,7 @@ def build_dataset(
     Warm-up rows (rolling windows not yet full) and the last ``labels.horizon`` rows (no future close) are dropped.
     The calendar columns (:mod:`vixray.calendar`) come from the exchange's published calendar, not from other rows.
     """
-    features = feature_exprs(feature_set, tickers=tickers)
+    features = feature_exprs(feature_set, tickers=tickers, target=labels.target)
     names = tuple(expr.meta.output_name() for expr in features)
     label_spec: dict[str, Any] = {
         "down": labels.down,

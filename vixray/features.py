@@ -15,9 +15,11 @@ Blocks (:data:`BLOCKS`):
               ticker (``data.tickers``) and is left out without it.
 ``calendar``  the NYSE calendar around day t: weekday (one-hot), calendar days to the next session and since the
               previous one, a holiday before the next session, sessions left in the month.
+``target``    the label's own index (``labels.target``: ^VIX, ^VXN, ^VIX9D): its 1-, 5- and 22-day changes, log
+              level and distance from its 22-day mean.
 
 Sets (:data:`FEATURE_SETS`): ``seed``, ``extended`` (the seed block with VIX levels and SPY realised volatility, as
-before the blocks), ``calendar`` and ``full`` (every block, with what the loaded tickers allow). A feature-set spec is
+before the blocks), ``calendar`` and ``full`` (every block but ``target``, with what the loaded tickers allow). A feature-set spec is
 a set or block name, or several joined by ``+`` (``seed+calendar``); an experiment may list them as
 ``features: {blocks: [...]}``. Rows start where a set's own inputs start: a set without ``term`` keeps SPY's
 history when ^VIX3M (2009 on) is loaded.
@@ -118,12 +120,39 @@ def is_weekday(day: int) -> pl.Expr:
 
 @dataclass(frozen=True)
 class Feature:
-    """A named feature: ``build()`` gives its expression; it is skipped when an ``optional`` ticker is absent."""
+    """A named feature: ``build()`` gives its expression; it is skipped when an ``optional`` ticker is absent. A
+    feature of the label's own index (the ``target`` block) is built as ``build(target)``; its ``requires`` names
+    :data:`TARGET`, which stands for the target."""
 
     name: str
-    build: Callable[[], pl.Expr]
+    build: Callable[..., pl.Expr]
     requires: tuple[str, ...]
     optional: bool = False
+
+    def expression(self, target: str) -> pl.Expr:
+        return self.build(target) if TARGET in self.requires else self.build()
+
+    def tickers(self, target: str) -> tuple[str, ...]:
+        return tuple(target if t == TARGET else t for t in self.requires)
+
+
+TARGET = "<target>"  # a feature's stand-in for labels.target
+
+
+def _target_block() -> tuple[Feature, ...]:
+    """The target's own dynamics, whatever index it is: its 1-, 5- and 22-day changes, log level, distance from its
+    22-day mean (for ^VIX they repeat the vix block under other names)."""
+    return (
+        Feature("tgt_ret", simple_return, (TARGET,)),
+        Feature("tgt_chg5", functools.partial(_change, periods=5), (TARGET,)),
+        Feature("tgt_chg22", functools.partial(_change, periods=22), (TARGET,)),
+        Feature("tgt_log", log_level, (TARGET,)),
+        Feature("tgt_dev22", functools.partial(deviation_from_mean, window=22), (TARGET,)),
+    )
+
+
+def _change(ticker: str, *, periods: int) -> pl.Expr:
+    return simple_return(ticker, periods=periods)
 
 
 def _calendar_block() -> tuple[Feature, ...]:
@@ -179,6 +208,7 @@ BLOCKS: dict[str, tuple[Feature, ...]] = {
         Feature("vxn_vix", lambda: spread("^VXN", "^VIX"), ("^VXN", "^VIX"), optional=True),
     ),
     "calendar": _calendar_block(),
+    "target": _target_block(),
 }
 
 EXTENDED: tuple[Feature, ...] = (
@@ -196,7 +226,8 @@ FEATURE_SETS: dict[str, tuple[Feature, ...]] = {
     "seed": SEED,
     "extended": EXTENDED,
     "calendar": BLOCKS["calendar"],
-    "full": tuple(f for block in BLOCKS.values() for f in block),
+    # every block but ``target``, which for the default ^VIX target would repeat the vix block under other names
+    "full": tuple(f for name, block in BLOCKS.items() if name != "target" for f in block),
 }
 NAMES = tuple(dict.fromkeys((*FEATURE_SETS, *BLOCKS)))  # every name a spec may use
 
@@ -248,15 +279,16 @@ def block_columns(feature_names: Sequence[str]) -> dict[str, list[int]]:
 
 def optional_tickers(spec: str) -> tuple[str, ...]:
     """The tickers beyond SPY, QQQ and ^VIX that a spec's optional features can read."""
-    wanted = (t for f in resolve(spec) for t in f.requires if t not in DEFAULT_TICKERS)
+    wanted = (t for f in resolve(spec) for t in f.requires if t not in (*DEFAULT_TICKERS, TARGET))
     return tuple(dict.fromkeys(wanted))
 
 
-def feature_exprs(spec: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
-    """The spec's expressions (aliased to the feature names) for the tickers that were loaded."""
+def feature_exprs(spec: str, *, tickers: Sequence[str], target: str = "^VIX") -> list[pl.Expr]:
+    """The spec's expressions (aliased to the feature names) for the tickers that were loaded; the ``target`` block
+    reads ``target`` (``labels.target``)."""
     exprs = []
     for feature in resolve(spec):
-        missing = [t for t in feature.requires if t not in tickers]
+        missing = [t for t in feature.tickers(target) if t not in tickers]
         if missing and feature.optional:
             continue
         if missing:
@@ -264,7 +296,7 @@ def feature_exprs(spec: str, *, tickers: Sequence[str]) -> list[pl.Expr]:
                 f"feature {feature.name!r} of set {spec!r} needs tickers {missing}, "
                 f"which are not among the loaded tickers {list(tickers)}; add them to data.tickers"
             )
-        exprs.append(feature.build().alias(feature.name))
+        exprs.append(feature.expression(target).alias(feature.name))
     return exprs
 
 
@@ -274,9 +306,12 @@ def with_calendar(frame: pl.DataFrame) -> pl.LazyFrame:
     return frame.lazy().join(facts, on="date", how="left", maintain_order="left")
 
 
-def build_features(frame: pl.DataFrame, spec: str, *, tickers: Sequence[str]) -> pl.DataFrame:
+def build_features(
+    frame: pl.DataFrame, spec: str, *, tickers: Sequence[str], target: str = "^VIX"
+) -> pl.DataFrame:
     """``date`` plus the spec's feature columns, one row per input row (warm-up rows hold nulls)."""
-    return with_calendar(frame).select("date", *feature_exprs(spec, tickers=tickers)).collect()
+    exprs = feature_exprs(spec, tickers=tickers, target=target)
+    return with_calendar(frame).select("date", *exprs).collect()
 
 
 # ------------------------------------------------------------------------------------------------ HAR terms

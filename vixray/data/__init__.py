@@ -29,7 +29,7 @@ from vixray.data.layout import (
     column_prefix,
     frame_layout,
 )
-from vixray.data.prices import Prices, check_same_data, load_for, load_prices
+from vixray.data.prices import Prices, check_same_data, load_for, load_prices, load_recorded
 from vixray.data.sources import (
     SOURCE_FORMS,
     YAHOO_HISTORY_START,
@@ -53,6 +53,7 @@ __all__ = [
     "frame_layout",
     "load_for",
     "load_prices",
+    "load_recorded",
     "resolve_source",
     "synthetic_prices",
 ]

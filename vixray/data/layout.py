@@ -12,9 +12,6 @@ from collections.abc import Sequence
 DEFAULT_TICKERS: tuple[str, ...] = ("SPY", "QQQ", "^VIX")
 # the term-structure and Nasdaq-volatility indexes (Cboe): ^VIX3M from 2009, ^VIX9D from 2011, ^VXN from 2009
 OPTIONAL_TICKERS: tuple[str, ...] = ("^VIX3M", "^VIX9D", "^VXN")
-# an optional ticker's missing day (a Cboe holiday the exchange kept open, a gap in the file) carries its last close
-# forward for at most this many rows; a longer gap stays empty, so a feature never reads a stale week
-MAX_CARRY_ROWS = 5
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 YAHOO_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
 FIELD_OF_COLUMN = dict(zip(YAHOO_COLUMNS, ("date", *FIELDS), strict=True))

@@ -2,8 +2,9 @@
 
 The tickers' validated rows (from :mod:`vixray.data.sources`) are aligned and cut to ``[start, end]``: SPY, QQQ and
 ^VIX (:func:`~vixray.data.layout.spine_tickers`) are inner-joined on their common trading days, which are the rows;
-every other ticker is joined onto those days, carried forward over at most ``MAX_CARRY_ROWS`` missing days and empty
-before its first day, so loading ^VIX3M (from 2009) never shortens the history of a feature that does not read it. The result (:class:`Prices`) carries a content fingerprint that goes into every run's manifest;
+every other ticker is joined onto those days, empty on a day it lacks (before its first day, after its last, in a
+gap of its file: nothing is carried forward, so no feature reads a stale close and no label a made-up one), so
+loading ^VIX3M (from 2009) never shortens the history of a feature that does not read it. The result (:class:`Prices`) carries a content fingerprint that goes into every run's manifest;
 :func:`check_same_data` is the one refusal of data that differs from what a run searched.
 """
 
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from vixray.data.layout import DEFAULT_TICKERS, FIELDS, MAX_CARRY_ROWS, column, frame_layout, spine_tickers
+from vixray.data.layout import DEFAULT_TICKERS, FIELDS, column, frame_layout, spine_tickers
 from vixray.data.sources import load_series, parse_source, resolve_source
 from vixray.data.validate import as_date, check_tickers, coverage
 
@@ -85,9 +86,9 @@ class Prices:
 def _align(
     series: Mapping[str, pl.DataFrame], tickers: Sequence[str]
 ) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """The spine tickers inner-joined on their common days, every other ticker left-joined onto them and carried
-    forward over short gaps (the past only); columns prefixed by ticker. Returns the frame and a note per optional
-    ticker saying where its columns start and how many days were carried."""
+    """The spine tickers inner-joined on their common days, every other ticker left-joined onto them; columns
+    prefixed by ticker. Returns the frame and a note per optional ticker: its first and last day on the spine and
+    the spine days between them it lacks."""
     spine = spine_tickers(tickers)
     frames = {t: series[t].rename({f: column(t, f) for f in FIELDS}) for t in tickers}
     aligned = frames[spine[0]]
@@ -96,21 +97,17 @@ def _align(
     aligned = aligned.sort("date")
     notes = []
     for t in (t for t in tickers if t not in spine):
-        own = frames[t].with_columns(pl.lit(True).alias("_present"))
-        joined = aligned.join(own, on="date", how="left", maintain_order="left")
-        present = joined["_present"].fill_null(False)
-        names = [column(t, f) for f in FIELDS]
-        aligned = joined.drop("_present").with_columns(pl.col(names).forward_fill(limit=MAX_CARRY_ROWS))
+        aligned = aligned.join(frames[t], on="date", how="left", maintain_order="left")
+        present = aligned[column(t, "close")].is_not_null()
         if not present.any():
             notes.append(f"{t}: no day in common with {list(spine)}; its columns are empty")
             continue
-        first = aligned["date"].filter(present)[0]
-        inside = aligned.filter(pl.col("date") >= first)
-        empty = int(inside[column(t, "close")].is_null().sum())
-        carried = int((~present.filter(aligned["date"] >= first)).sum()) - empty
+        days = aligned["date"].filter(present)
+        first, last = days[0], days[-1]
+        gaps = int(aligned["date"].is_between(first, last).sum()) - len(days)
         notes.append(
-            f"{t}: optional, joined onto the {list(spine)} days from {first} ({carried} missing day(s) carried "
-            f"forward from the day before, {empty} left empty); features that do not read it keep the full history"
+            f"{t}: optional, on the {list(spine)} days from {first} to {last} ({gaps} day(s) between missing, left "
+            "empty); features that do not read it keep the full history"
         )
     return aligned.select(frame_layout(tickers)), tuple(notes)
 
@@ -172,6 +169,30 @@ def load_for(spec: DataSpec, *, data: str | None = None, recorded: str | None = 
     (``--data``), else ``recorded`` (the source a run searched), else ``spec.source``."""
     source = resolve_source(data, recorded=recorded, configured=spec.source)
     return load_prices(source, tickers=spec.tickers, start=spec.start, end=spec.end)
+
+
+def load_recorded(
+    spec: DataSpec,
+    recorded: Mapping[str, Any] | None,
+    *,
+    data: str | None,
+    run_name: str,
+    allow_change: bool,
+    action: str,
+) -> tuple[Prices, bool]:
+    """The prices of what a run recorded (``recorded``: its manifest's or report's ``data`` block, with ``source``
+    and ``fingerprint``), read from ``data`` (``--data``) else the recorded source; refused by
+    :func:`check_same_data` when they differ unless ``allow_change``. Returns them and whether they differ."""
+    recorded = recorded or {}
+    prices = load_for(spec, data=data, recorded=recorded.get("source"))
+    changed = check_same_data(
+        prices,
+        recorded=recorded.get("fingerprint"),
+        run_name=run_name,
+        allow_change=allow_change,
+        action=action,
+    )
+    return prices, changed
 
 
 def check_same_data(
