@@ -270,8 +270,16 @@ def read_report(results: ResultsReader, folder: Path) -> dict[str, Any]:
 
 
 def read_predictions(results: ResultsReader, folder: Path) -> pl.DataFrame:
-    path = folder / store.PREDICTIONS
+    return _read_table(results, folder / store.PREDICTIONS)
 
+
+def read_backtest(results: ResultsReader, folder: Path) -> pl.DataFrame | None:
+    """An evaluation's backtest curves, or None for one written before the backtest (or without it)."""
+    path = folder / store.BACKTEST_CURVES
+    return _read_table(results, path) if path.is_file() else None
+
+
+def _read_table(results: ResultsReader, path: Path) -> pl.DataFrame:
     def read() -> pl.DataFrame:
         if not path.is_file():
             raise ValueError(f"{path}: missing")

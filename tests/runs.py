@@ -235,6 +235,45 @@ def _block_importance(run: store.Run, rng: np.random.Generator, trial_id: str) -
     )
 
 
+def _backtest(rng: np.random.Generator, days: list[date]) -> tuple[dict[str, Any], pl.DataFrame]:
+    """A backtest block and its curves in the report's schema (the values are random, the shapes consistent)."""
+    names = ("model", *BASELINE_NAMES, "buy_and_hold")
+    curve_days = [*days, days[-1] + timedelta(days=1)]
+    rows, forecasters = [], {}
+    for name in names:
+        value = np.cumprod(np.concatenate([[1.0], 1 + rng.normal(0, 0.01, len(days))]))
+        drawdown = value / np.maximum.accumulate(value) - 1
+        rows.append(
+            pl.DataFrame({"date": curve_days, "forecaster": name, "value": value, "drawdown": drawdown})
+        )
+        forecasters[name] = {
+            "days": len(days),
+            "total_return": float(value[-1] - 1),
+            "annual_return": 0.05,
+            "volatility": 0.16,
+            "sharpe": 0.3,
+            "sortino": 0.4,
+            "max_drawdown": float(drawdown.min()),
+            "turnover": 0.2,
+            "exposure": 0.8,
+            "hit_rate": 0.52,
+        }
+    block = {
+        "rule": "cash",
+        "instrument": "SPY",
+        "proxy": False,
+        "cost_bps": 1.0,
+        "cash_rate": 0.0,
+        "first_day": days[0].isoformat(),
+        "last_day": curve_days[-1].isoformat(),
+        "forecasters": forecasters,
+        "cost_sweep": {
+            n: {b: {"total_return": 0.1, "sharpe": 0.3} for b in ("0", "1", "5", "10")} for n in names
+        },
+    }
+    return block, pl.concat(rows)
+
+
 def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any], *, seed: int) -> None:
     out = run.new_evaluation_dir()
     n_blocks, per_block = 2, 70
@@ -349,6 +388,8 @@ def _evaluation(run: store.Run, rng: np.random.Generator, trial: dict[str, Any],
         "strongest_baseline_chosen_on": "the search's development folds",
         "verdict": "The model does not beat the persistence baseline on the holdout (SPA p = 0.30).",
     }
+    report["backtest"], curves = _backtest(rng, days)
+    store.write_parquet(out / store.BACKTEST_CURVES, curves)
     store.write_json(out / "report.json", report)
     store.write_parquet(out / "predictions.parquet", pl.DataFrame(predictions))
     (out / "report.html").write_text("<!doctype html><title>report</title><h1>Holdout report</h1>\n")

@@ -256,7 +256,7 @@ for url, page_id in pages.items():
     drawn = json.dumps(response.get_json())
     assert response.status_code == 200 and f'"id": "{{page_id}}"' in drawn, url
     assert "Cannot show this page" not in drawn, url
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "optuna"))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "optuna", "vectorbt"))
 assert not loaded, loaded
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}

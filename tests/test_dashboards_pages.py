@@ -288,6 +288,21 @@ def test_evaluation_page_shows_the_holdout_report(results):
     assert {t.name for t in rolling.data} == {"model", "persistence"}
     confusion = _by_id(page, "confusion").figure.data[0].z
     assert [list(row) for row in confusion] == report["pooled"]["model"]["confusion"]
+    # the backtest: what it trades, the figures of the model, the strongest baseline and buy-and-hold first
+    assert "hold SPY, step to cash" in _by_id(page, "backtest-rule").children
+    table = _by_id(page, "backtest-table").data
+    assert [r["forecaster"] for r in table[:3]] == [
+        "model",
+        "persistence (strongest baseline)",
+        "buy_and_hold",
+    ]
+    assert table[0]["Sharpe"] == report["backtest"]["forecasters"]["model"]["sharpe"]
+    curves = pl.read_parquet(folder / store.BACKTEST_CURVES)
+    equity = _by_id(page, "equity").figure
+    assert [t.name for t in equity.data] == ["model", "persistence", "buy and hold"]
+    model = curves.filter(pl.col("forecaster") == "model")["value"].to_list()
+    assert list(_trace(equity, "model").y) == pytest.approx(model)
+    assert _by_id(page, "drawdown").figure.layout.yaxis.tickformat == ".0%"
 
 
 def test_spa_sentence_by_hand():
@@ -309,6 +324,12 @@ def test_a_half_written_evaluation_is_shown_as_such(scratch):
     page = _page(scratch.root, evaluation, **where)
     assert _by_id(page, "verdict").children  # the report itself still shows
     assert "predictions.parquet: missing" in _text(page)
+    (folder / store.BACKTEST_CURVES).unlink()
+    assert "backtest.parquet is unavailable" in _text(_page(scratch.root, evaluation, **where))
+    report = json.loads((folder / "report.json").read_text())
+    del report["backtest"]  # an evaluation written before the backtest
+    (folder / "report.json").write_text(json.dumps(report))
+    assert "This evaluation has no backtest" in _text(_page(scratch.root, evaluation, **where))
     (folder / "report.json").write_text("{ half a report")
     page = _page(scratch.root, evaluation, **where)
     assert "not readable JSON" in _text(page)

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,7 @@ def test_leaky_or_misplaced_blocks_are_rejected(holdout):
 def test_report_files_and_fields(evaluated):
     _, run, result, report, predictions = evaluated
     assert sorted(p.name for p in result.path.iterdir()) == sorted(
-        [store.REPORT_JSON, store.PREDICTIONS, store.REPORT_HTML]
+        [store.REPORT_JSON, store.PREDICTIONS, store.REPORT_HTML, store.BACKTEST_CURVES]
     )
     assert result.path.parent == run.path / store.EVALUATION_DIR and run.evaluations() == [result.path]
     assert report["eval_id"] == result.path.name and report["run_id"] == run.run_id
@@ -264,7 +265,7 @@ def test_report_files_and_fields(evaluated):
 
     page = (result.path / store.REPORT_HTML).read_text()
     assert "<script src=" not in page and "Plotly.newPlot" in page  # plotly.js inline: opens offline
-    for div in ("fig-by-block", "fig-confusion", "fig-timeline", "fig-rolling"):
+    for div in ("fig-by-block", "fig-confusion", "fig-timeline", "fig-rolling", "fig-equity", "fig-drawdown"):
         assert f'id="{div}"' in page
     assert report["verdict"] in page.replace("&#x27;", "'")
 
@@ -477,7 +478,7 @@ def test_a_failure_while_writing_leaves_no_folder_behind(evaluated):
     _, run, result, report, predictions = evaluated
     before = evaluation_dirs(run)
 
-    def broken(report, predictions):
+    def broken(report, predictions, curves):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
@@ -563,3 +564,54 @@ def test_best_and_trial_exclude_each_other(capsys):
 def test_importing_the_module_does_not_import_torch():
     code = "import sys, vixray.evaluate; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_backtest_trades_the_saved_calls_on_the_holdout_days(evaluated, prices):
+    from vixray.backtest import BUY_AND_HOLD, run_backtest, signal_weights
+
+    _, _, result, report, predictions = evaluated
+    block = report["backtest"]
+    assert report["settings"]["backtest"] == {"rule": "cash", "cost_bps": 1.0, "cash_rate": 0.0}
+    assert set(block["forecasters"]) == {"model", BUY_AND_HOLD, *BASELINES}
+    assert block["first_day"] == report["holdout"]["test_start"]
+    # by the module's own engine on the saved calls: the model's value path is what the report holds
+    classes = tuple(report["classes"])
+    weights = signal_weights(predictions["pred"].to_numpy(), classes=classes, rule="cash")
+    from vixray.config import BacktestConfig
+
+    again = run_backtest(
+        prices.frame, predictions["date"].to_list(), {"m": weights}, config=BacktestConfig()
+    )["m"]
+    curves = pl.read_parquet(result.path / store.BACKTEST_CURVES)
+    model = curves.filter(pl.col("forecaster") == "model").sort("date")
+    np.testing.assert_allclose(model["value"].to_numpy(), again.value)
+    hold = block["forecasters"][BUY_AND_HOLD]
+    first, last = (date.fromisoformat(block[k]) for k in ("first_day", "last_day"))
+    closes = prices.frame.filter(pl.col("date").is_between(first, last))["SPY_adj_close"]
+    assert hold["total_return"] == pytest.approx((closes[-1] / closes[0]) * (1 - 1e-4) - 1, rel=1e-3)
+    page = (result.path / store.REPORT_HTML).read_text()
+    assert "<h2>Backtest</h2>" in page and "buy_and_hold" in page
+
+
+def test_the_backtest_command_prints_the_table_of_a_finished_evaluation(
+    evaluated, capsys, caplog, tmp_path, manifest
+):
+    from vixray.cli import main
+
+    root, run, result, report, _ = evaluated
+    args = ["backtest", "--results", str(root), "--run", run.run_id]
+    assert main([*args, "--eval", result.path.name, "--rule", "short", "--cost-bps", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"evaluation {result.path.name} of tiny/{run.run_id}")
+    assert "hold SPY, go short on a forecast VIX rise" in out and "costs 0.0 bps" in out
+    lines = out.splitlines()
+    model = next(line for line in lines if line.startswith("model "))
+    assert model.split()[1].endswith("%")  # its total return
+    assert "buy_and_hold" in out and "cost sweep" in out
+    assert main([*args, "--rule", "long"]) == 2
+    assert "rule = 'long': choose one of ['cash', 'short', 'vix_proxy']" in caplog.text
+    assert main([*args, "--eval", "nope"]) == 2
+    assert "evaluation 'nope' is not in run" in caplog.text
+    empty = make_run(tmp_path, manifest)
+    assert main(["backtest", "--results", str(tmp_path), "--run", empty.run_id]) == 2
+    assert "has no evaluation yet; run python -m vixray.evaluate --best first" in caplog.text

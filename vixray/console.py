@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vixray import store
+from vixray.backtest import describe, summary_rows, sweep_rows
 from vixray.labels import stored_classes
 from vixray.prose import comparison_text, coverage_text, interval_text, pvalue_text, search_spa_sentence
 
@@ -168,5 +169,34 @@ def format_holdout(report: dict[str, Any]) -> str:
         f"studentized SPA of the {spa['n_models']} re-trained configs vs {spa['benchmark']}: consistent p = "
         f"{pvalue_text(spa['p_values']['consistent'])} (corrects for reporting the best of them)"
     )
+    if report.get("backtest"):
+        lines += ["", format_backtest(report["backtest"], strongest=strongest)]
     lines.append(report["verdict"])
+    return "\n".join(lines)
+
+
+def _pct(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.1%}"
+
+
+def format_backtest(block: dict[str, Any], *, strongest: str | None) -> str:
+    """The backtest table: each forecaster's return, risk and trading figures, then the cost sweep's Sharpe."""
+    lines = [
+        describe(block),
+        f"{'forecaster':<30}{'total':>8}{'annual':>8}{'vol':>7}{'Sharpe':>8}{'Sortino':>8}{'max DD':>8}"
+        f"{'turn/d':>8}{'expos':>7}{'hit':>7}",
+    ]
+    for row in summary_rows(block, strongest=strongest):
+        lines.append(
+            f"{row['forecaster'][:29]:<30}{_pct(row['total return'], 8)}{_pct(row['annual return'], 8)}"
+            f"{_pct(row['volatility'], 7)}{_fmt(row['Sharpe'], 8)}{_fmt(row['Sortino'], 8)}"
+            f"{_pct(row['max drawdown'], 8)}{_fmt(row['turnover/day'], 8)}{_pct(row['exposure'], 7)}"
+            f"{_pct(row['hit rate'], 7)}"
+        )
+    sweep = sweep_rows(block, strongest=strongest)
+    if sweep and len(sweep[0]) > 1:
+        costs = [k for k in sweep[0] if k != "forecaster"]
+        lines.append(f"{'cost sweep':<30}" + "".join(f"{k.replace('Sharpe at ', ''):>12}" for k in costs))
+        for row in sweep[:3]:
+            lines.append(f"{row['forecaster'][:29]:<30}" + "".join(_fmt(row[k], 12) for k in costs))
     return "\n".join(lines)

@@ -259,3 +259,42 @@ def rolling_accuracy(
         )
     accuracy_axis(fig, values, classes=classes)
     return add_chance_line(fig, classes=classes)
+
+
+# ------------------------------------------------------------------------------------------------ backtest
+
+
+def _curves(curves: pl.DataFrame, names: Sequence[str], column: str, *, title: str, axis: str) -> go.Figure:
+    require(curves, ["date", "forecaster", column], what="backtest curves")
+    present = [n for n in names if n in set(curves["forecaster"].to_list())]
+    if not present:
+        return empty_figure("no backtest in this evaluation")
+    fig = base(title)
+    for name in present:
+        sub = curves.filter(pl.col("forecaster") == name).sort("date")
+        color = COLORS.get(
+            "model" if name == "model" else name, COLORS["vix"] if name == "buy_and_hold" else None
+        )
+        fig.add_trace(
+            go.Scatter(
+                name=name.replace("_", " "),
+                x=sub["date"].to_list(),
+                y=sub[column].to_list(),
+                mode="lines",
+                line={"color": color, "width": 1.5},
+            )
+        )
+    fig.update_yaxes(title=axis, tickformat=".0%" if column == "drawdown" else None)
+    return fig
+
+
+def equity_curve(curves: pl.DataFrame, *, names: Sequence[str]) -> go.Figure:
+    """Each named forecaster's backtest value over the holdout (1.0 at the first close), beside buy-and-hold SPY."""
+    return _curves(curves, names, "value", title="Backtest: value of 1 invested", axis="value")
+
+
+def drawdown_curve(curves: pl.DataFrame, *, names: Sequence[str]) -> go.Figure:
+    """Each named forecaster's drawdown from its running peak."""
+    return _curves(
+        curves, names, "drawdown", title="Backtest: drawdown from the running peak", axis="drawdown"
+    )

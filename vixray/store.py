@@ -55,6 +55,7 @@ EVALUATION_DIR = "evaluation"
 REPORT_JSON = "report.json"
 PREDICTIONS = "predictions.parquet"
 REPORT_HTML = "report.html"
+BACKTEST_CURVES = "backtest.parquet"  # each forecaster's value and drawdown per holdout day (vixray.backtest)
 # trials.parquet names each searched parameter's column PARAM_PREFIX + its dotted name ("param.train.lr")
 PARAM_PREFIX = "param."
 # a trial's status in trials.parquet: finished (all epochs, test scores), pruned (stopped by ASHA at a rung),
@@ -66,6 +67,17 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 class RunNotFoundError(ValueError):
     """No run (or experiment) matches; the message lists what exists."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a damaged file is a ValueError naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
 
 
 def check_id(value: str, *, what: str = "run id") -> str:
@@ -167,13 +179,7 @@ class Run:
         path = self.path / MANIFEST
         if not path.is_file():
             raise ValueError(f"{path}: missing; the run was never started properly")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        return data
+        return read_json(path)
 
     def _table(self, name: str) -> pl.DataFrame | None:
         path = self.path / name
@@ -230,15 +236,7 @@ class Run:
 
     def _json_view(self, name: str) -> dict[str, Any] | None:
         path = self.path / name
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        return data
+        return read_json(path) if path.is_file() else None
 
     def importance(self) -> Importance | None:
         """The parameter importances of importance.json, or None before the search has written them."""

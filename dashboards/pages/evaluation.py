@@ -34,11 +34,13 @@ from dashboards.reading import (
     evaluation_ids,
     find_run,
     get,
+    read_backtest,
     read_predictions,
     read_report,
 )
 from vixray import figures as shared_figures
 from vixray import store
+from vixray.backtest import BUY_AND_HOLD, describe, summary_rows, sweep_rows
 from vixray.labels import stored_classes
 from vixray.prose import comparison_text, coverage_text
 
@@ -46,6 +48,30 @@ log = logging.getLogger(__name__)
 
 
 PATH = EVALUATION_PATH
+
+
+def _backtest(report: Mapping[str, Any], curves: pl.DataFrame | None) -> Any:
+    """The report's backtest: what it trades, each forecaster's figures, the cost sweep, equity and drawdown."""
+    block = report.get("backtest")
+    if not block:
+        return note(
+            "This evaluation has no backtest (it was written before vixray backtested holdout calls)."
+        )
+    strongest = report.get("strongest_baseline")
+    names = ("model", *([strongest] if strongest else []), BUY_AND_HOLD)
+    parts: list[Any] = [
+        html.P(describe(block), id="backtest-rule"),
+        data_table(summary_rows(block, strongest=strongest), table_id="backtest-table"),
+        data_table(sweep_rows(block, strongest=strongest), table_id="backtest-sweep"),
+    ]
+    if curves is not None:
+        parts += [
+            graph(shared_figures.equity_curve(curves, names=names), "equity"),
+            graph(shared_figures.drawdown_curve(curves, names=names), "drawdown"),
+        ]
+    else:
+        parts.append(note("backtest.parquet is unavailable: no curves to draw."))
+    return html.Div(parts)
 
 
 def _p_value_rows(significance: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -171,6 +197,10 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
         unreadable: list[str] = []
     except ValueError as err:
         predictions, unreadable = None, [str(err)]
+    try:
+        curves = read_backtest(results, folder)
+    except ValueError as err:
+        curves, unreadable = None, [*unreadable, str(err)]
     pooled = report.get("pooled") or {}
     strongest = report.get("strongest_baseline")
     confusion = get(pooled, "model", "confusion")
@@ -246,5 +276,6 @@ def content(results: ResultsReader, experiment: str, run_id: str, eval_id: str) 
             ),
         ),
         section(f"Rolling {shared_figures.ROLLING_DAYS}-day accuracy", need_predictions(rolling)),
+        section("Backtest", lambda: _backtest(report, curves)),
         page_id="evaluation",
     )

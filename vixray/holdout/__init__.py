@@ -7,6 +7,6 @@ seeds), :mod:`~vixray.holdout.stats` (strongest baseline, SPA, verdict), :mod:`~
 predictions, console summary), :mod:`~vixray.holdout.html` (report.html) and :mod:`~vixray.holdout.run` (all of it).
 """
 
-from vixray.holdout.run import DEFAULT_SEEDS, DEFAULT_TOP, Evaluation, evaluate_run
+from vixray.holdout.run import DEFAULT_SEEDS, DEFAULT_TOP, Evaluation, backtest_evaluation, evaluate_run
 
-__all__ = ["DEFAULT_SEEDS", "DEFAULT_TOP", "Evaluation", "evaluate_run"]
+__all__ = ["DEFAULT_SEEDS", "DEFAULT_TOP", "Evaluation", "backtest_evaluation", "evaluate_run"]

@@ -12,14 +12,18 @@ from typing import Any
 import polars as pl
 
 from vixray import figures
+from vixray.backtest import BUY_AND_HOLD, describe, summary_rows, sweep_rows
 from vixray.crossval import METRIC_KEYS
 from vixray.labels import stored_classes
 from vixray.prose import comparison_text, coverage_text, interval_text
 
 
-def report_figures(report: Mapping[str, Any], predictions: pl.DataFrame) -> list[tuple[str, Any]]:
+def report_figures(
+    report: Mapping[str, Any], predictions: pl.DataFrame, curves: pl.DataFrame | None = None
+) -> list[tuple[str, Any]]:
     """The page's figures, by id: accuracy by block, the pooled confusion matrices of the model and the strongest
-    baseline, the predictions over the VIX and the rolling accuracy (the explorer's evaluation page draws these)."""
+    baseline, the predictions over the VIX, the rolling accuracy and, with a backtest, the equity and drawdown curves
+    of the model, the strongest baseline and buy-and-hold (the explorer's evaluation page draws these)."""
     strongest = report["strongest_baseline"]
     pooled = report["pooled"]
     classes = stored_classes(report)
@@ -47,7 +51,35 @@ def report_figures(report: Mapping[str, Any], predictions: pl.DataFrame) -> list
                 predictions, window=figures.ROLLING_DAYS, baseline=baseline, classes=classes
             ),
         ),
+        *(
+            [
+                ("equity", figures.equity_curve(curves, names=backtest_names(strongest))),
+                ("drawdown", figures.drawdown_curve(curves, names=backtest_names(strongest))),
+            ]
+            if curves is not None
+            else []
+        ),
     ]
+
+
+def backtest_names(strongest: str) -> tuple[str, ...]:
+    """The forecasters the backtest figures draw."""
+    return ("model", strongest, BUY_AND_HOLD)
+
+
+def _backtest_section(report: Mapping[str, Any]) -> str:
+    block = report.get("backtest")
+    if not block:
+        return ""
+    strongest = report["strongest_baseline"]
+    rows = summary_rows(block, strongest=strongest)
+    sweep = sweep_rows(block, strongest=strongest)
+    return (
+        f"<h2>Backtest</h2><p>{html.escape(describe(block))}</p>"
+        + _table(list(rows[0]), [list(r.values()) for r in rows])
+        + "<h3>Cost sweep</h3>"
+        + _table(list(sweep[0]), [list(r.values()) for r in sweep])
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -61,7 +93,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(report: Mapping[str, Any], predictions: pl.DataFrame) -> str:
+def render_html(
+    report: Mapping[str, Any], predictions: pl.DataFrame, curves: pl.DataFrame | None = None
+) -> str:
     """A self-contained page (plotly.js inline, so it opens offline): verdict, tables and the figures."""
     pooled = report["pooled"]
     strongest = report["strongest_baseline"]
@@ -108,7 +142,7 @@ def render_html(report: Mapping[str, Any], predictions: pl.DataFrame) -> str:
     ]
     drawn = [
         fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{name}", default_width="100%")
-        for i, (name, fig) in enumerate(report_figures(report, predictions))
+        for i, (name, fig) in enumerate(report_figures(report, predictions, curves))
     ]
     h = report["holdout"]
     return f"""<!DOCTYPE html>
@@ -137,6 +171,7 @@ Evaluation {html.escape(str(report["eval_id"]))}, created {html.escape(str(repor
 <p>Accuracy {ci["mean"]:.3f}, stationary block-bootstrap {ci["level"]:.0%} interval [{ci["low"]:.3f}, {ci["high"]:.3f}].</p>
 <h2>Configurations (seed ensembles; mean and sd over seeds)</h2>
 {_table(["rank", "trial", "ensemble accuracy", "mean accuracy", "sd accuracy", "ensemble log loss", "params"], config_rows)}
+{_backtest_section(report)}
 {"".join(drawn)}
 </body></html>
 """

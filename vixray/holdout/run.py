@@ -11,10 +11,11 @@ evaluation, and a failure while writing removes the new folder.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from typing import Any
 import polars as pl
 
 from vixray import store
+from vixray.backtest import backtest_report
+from vixray.config import BacktestConfig
 from vixray.crossval import baseline_scores
-from vixray.data import check_same_data, load_for, resolve_source
+from vixray.data import load_recorded
 from vixray.dataset import resolve_eras
 from vixray.holdout.blocks import HoldoutTable, holdout_table, table_key
 from vixray.holdout.ensemble import train_config
@@ -31,6 +34,7 @@ from vixray.holdout.guards import check_holdout_untouched, positive
 from vixray.holdout.html import render_html
 from vixray.holdout.report import build_report, predictions_frame
 from vixray.holdout.select import searched_experiment, select_configs, yardstick
+from vixray.labels import stored_classes
 from vixray.metrics import DEFAULT_N_BOOT
 
 log = logging.getLogger(__name__)
@@ -44,9 +48,11 @@ def write_evaluation(
     report: dict[str, Any],
     predictions: pl.DataFrame,
     *,
-    render: Callable[[Mapping[str, Any], pl.DataFrame], str] = render_html,
+    curves: pl.DataFrame | None = None,
+    render: Callable[..., str] = render_html,
 ) -> Path:
-    """A new evaluation folder with the three files; any failure removes the folder, so nothing half-written stays.
+    """A new evaluation folder with its files (report.json, predictions.parquet, report.html and, with a backtest,
+    backtest.parquet); any failure removes the folder, so nothing half-written stays.
 
     report.json is written last: :meth:`vixray.store.Run.evaluations` lists a folder only once it holds one.
     """
@@ -54,7 +60,9 @@ def write_evaluation(
     try:
         report["eval_id"] = path.name
         store.write_parquet(path / store.PREDICTIONS, predictions)
-        page = render(report, predictions)
+        if curves is not None:
+            store.write_parquet(path / store.BACKTEST_CURVES, curves)
+        page = render(report, predictions, curves)
         store.write_atomic(path / store.REPORT_HTML, lambda p: p.write_text(page, encoding="utf-8"))
         store.write_json(path / store.REPORT_JSON, report)
     except BaseException:
@@ -83,6 +91,7 @@ def evaluate_run(
     seeds: int = DEFAULT_SEEDS,
     block_size: int | None = None,
     refit: bool = True,
+    backtest: BacktestConfig | None = None,
     data: str | None = None,
     allow_data_change: bool = False,
     device: str | None = None,
@@ -91,7 +100,8 @@ def evaluate_run(
 ) -> Evaluation:
     """Re-train the run's ``top`` best configs (or the finished trials ``trial_ids``) with ``seeds`` seeds on the
     holdout blocks (each block refitted on its whole training window for its early-stopped epochs unless
-    ``refit=False``); write and return the report.
+    ``refit=False``), backtest every forecaster's calls (``backtest``, default :class:`BacktestConfig`); write and
+    return the report.
 
     Every check (the run's trials, the data fingerprint, the eras, the blocks) runs before any training, and nothing
     is written unless the whole evaluation succeeds.
@@ -99,6 +109,7 @@ def evaluate_run(
     from tqdm import tqdm
 
     top, n_seeds, n_boot = positive("top", top), positive("seeds", seeds), positive("n_boot", n_boot)
+    backtest = backtest or BacktestConfig()
     if block_size is not None:
         positive("block_size", block_size)
     name = f"{run.experiment}/{run.run_id}"
@@ -106,12 +117,10 @@ def evaluate_run(
     experiment = searched_experiment(run, manifest)
     candidates = select_configs(run, experiment, top=top, trial_ids=trial_ids)
 
-    recorded = manifest.get("data") or {}
-    source = resolve_source(data, recorded=recorded.get("source"), configured=experiment.data.source)
-    prices = load_for(experiment.data, data=source)
-    changed = check_same_data(
-        prices,
-        recorded=recorded.get("fingerprint"),
+    prices, changed = load_recorded(
+        experiment.data,
+        manifest.get("data"),
+        data=data,
         run_name=name,
         allow_change=allow_data_change,
         action="evaluate",
@@ -181,8 +190,9 @@ def evaluate_run(
         "seeds": n_seeds,
         "block_size": block_size,
         "refit": refit,
+        "backtest": dataclasses.asdict(backtest),
         "n_boot": n_boot,
-        "data": source,
+        "data": prices.source,
         "allow_data_change": allow_data_change,
         "device": device,
         "epochs": best.candidate.experiment.train.epochs,
@@ -202,6 +212,51 @@ def evaluate_run(
         seed=seed,
     )
     predictions = predictions_frame(results, baselines, prices, target=experiment.labels.target)
-    path = write_evaluation(run, report, predictions)
+    report["backtest"], curves = backtest_report(
+        predictions, prices.frame, classes=best.ensemble.classes, config=backtest
+    )
+    path = write_evaluation(run, report, predictions, curves=curves)
     log.info("wrote %s", path)
     return Evaluation(path, report, predictions)
+
+
+def backtest_evaluation(
+    run: store.Run,
+    *,
+    eval_id: str = "latest",
+    config: BacktestConfig | None = None,
+    data: str | None = None,
+    allow_data_change: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The backtest of a finished evaluation's saved calls under ``config`` (its report's block and the report):
+    the same predictions.parquet, the prices the run searched (``data`` overrides, refused if they differ unless
+    ``allow_data_change``). Nothing is written."""
+    folders = run.evaluations()
+    if not folders:
+        raise ValueError(
+            f"run {run.experiment}/{run.run_id} has no evaluation yet; run python -m vixray.evaluate --best first"
+        )
+    if eval_id == "latest":
+        folder = folders[-1]
+    else:
+        store.check_id(eval_id, what="evaluation id")
+        named = [f for f in folders if f.name == eval_id]
+        if not named:
+            known = ", ".join(f.name for f in folders)
+            raise ValueError(f"evaluation {eval_id!r} is not in run {run.run_id}; its evaluations: {known}")
+        folder = named[0]
+    report = store.read_json(folder / store.REPORT_JSON)
+    predictions = pl.read_parquet(folder / store.PREDICTIONS)
+    experiment = searched_experiment(run, run.manifest())
+    prices, _ = load_recorded(
+        experiment.data,
+        report.get("data"),
+        data=data,
+        run_name=f"{run.experiment}/{run.run_id}",
+        allow_change=allow_data_change,
+        action="backtest",
+    )
+    block, _ = backtest_report(
+        predictions, prices.frame, classes=stored_classes(report), config=config or BacktestConfig()
+    )
+    return block, report

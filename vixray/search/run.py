@@ -37,7 +37,7 @@ from vixray.crossval import (
     pooled_accuracy,
     prepare_folds,
 )
-from vixray.data import Prices, check_same_data, load_for
+from vixray.data import Prices, load_recorded
 from vixray.dataset import Eras, development_dataset, resolve_eras
 from vixray.importance import write_block_importance
 from vixray.search.records import StoreCallback, study_name, write_importance, write_study
@@ -305,11 +305,10 @@ def resume_search(
             f"run {run.run_id} has no Ray experiment state ({run.ray_dir}); it cannot be resumed"
         )
     experiment = experiment_from_dict(manifest["experiment_config"], origin=str(run.path / store.MANIFEST))
-    recorded = manifest.get("data") or {}
-    prices = load_for(experiment.data, data=data, recorded=recorded.get("source"))
-    check_same_data(
-        prices,
-        recorded=recorded.get("fingerprint"),
+    prices, _ = load_recorded(
+        experiment.data,
+        manifest.get("data"),
+        data=data,
         run_name=f"{run.experiment}/{run.run_id}",
         allow_change=allow_data_change,
         action="resume",
