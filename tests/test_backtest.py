@@ -9,7 +9,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vixray.backtest import BUY_AND_HOLD, backtest_report, metrics, run_backtest, signal_weights, summary_rows
+from vixray.backtest import (
+    BUY_AND_HOLD,
+    backtest_report,
+    describe,
+    metrics,
+    run_backtest,
+    signal_weights,
+    summary_rows,
+)
 from vixray.config import BacktestConfig, ConfigError
 
 DAYS = [date(2020, 1, 2), date(2020, 1, 3), date(2020, 1, 6), date(2020, 1, 7)]
@@ -122,3 +130,19 @@ def test_bad_input_names_the_fix():
         BacktestConfig(rule="long")
     with pytest.raises(ConfigError, match=r"cost_bps = -1: must be a cost in basis points"):
         BacktestConfig(cost_bps=-1)
+
+
+def test_the_proxy_trades_the_forecast_index_itself():
+    frame = prices().with_columns(VXN_adj_close=pl.Series([30.0, 33.0, 29.7, 32.67]))  # +10%, -10%, +10%
+    predictions = pl.DataFrame({"date": DAYS[:3], "pred": [1, 0, 1]})  # Up, Down, Up: long, short, long
+    block, curves = backtest_report(
+        predictions,
+        frame,
+        classes=("down", "up"),
+        config=BacktestConfig(rule="vix_proxy", cost_bps=0),
+        target="^VXN",
+    )
+    assert block["instrument"] == "^VXN" and block["proxy"] is True
+    assert block["forecasters"]["model"]["total_return"] == pytest.approx(1.1**3 - 1)
+    assert block["forecasters"][BUY_AND_HOLD]["total_return"] == pytest.approx(108.9 / 100 - 1)  # still SPY
+    assert "long ^VXN on a forecast rise" in describe(block) and "PROXY" in describe(block)

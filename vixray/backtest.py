@@ -6,8 +6,8 @@ down the curve, ETPs decay), so the rules say plainly what they trade (``Backtes
 
 ``cash``       hold SPY, and step to cash on a day an Up (VIX rising) move is forecast;
 ``short``      hold SPY, and go short SPY when Up is forecast;
-``vix_proxy``  long the VIX index when Up is forecast, short it otherwise: a PROXY of a call's value on VIX direction,
-               not a return anyone could have earned.
+``vix_proxy``  long the forecast index itself (``labels.target``, ^VIX by default) when Up is forecast, short it
+               otherwise: a PROXY of a call's value on the index's direction, not a return anyone could have earned.
 
 A position is decided at day t's close from the forecast made with data up to t, and held from t's close to the next
 session's close (a market-on-close order; no later price is read). A trading day inside the holdout without a
@@ -42,9 +42,9 @@ COST_SWEEP_BPS = (0.0, 1.0, 5.0, 10.0)
 BUY_AND_HOLD = "buy_and_hold"  # the benchmark's name among the forecasters: always long SPY
 
 
-def instrument(rule: str) -> str:
-    """The ticker a rule trades."""
-    return "^VIX" if rule == "vix_proxy" else "SPY"
+def instrument(rule: str, *, target: str = "^VIX") -> str:
+    """The ticker a rule trades: SPY, or for the proxy the forecast index itself."""
+    return target if rule == "vix_proxy" else "SPY"
 
 
 def signal_weights(pred: np.ndarray, *, classes: Sequence[str], rule: str) -> np.ndarray:
@@ -144,10 +144,10 @@ def run_backtest(
     weights: Mapping[str, np.ndarray],
     *,
     config: BacktestConfig,
-    ticker: str | None = None,
+    ticker: str = "SPY",
 ) -> dict[str, Backtest]:
-    """Each forecaster's backtest: ``weights[name]`` (T,) are its target weights decided on ``dates`` (T,)."""
-    ticker = ticker or instrument(config.rule)
+    """Each forecaster's backtest: ``weights[name]`` (T,) are its target weights on ``ticker``, decided on ``dates``
+    (T,)."""
     days, close = _closes(prices, dates, ticker)
     at = {d: i for i, d in enumerate(days)}
     missing = [d for d in dates if d not in at]
@@ -209,10 +209,13 @@ def backtest_report(
     *,
     classes: Sequence[str],
     config: BacktestConfig,
+    target: str = "^VIX",
     sweep: Sequence[float] = COST_SWEEP_BPS,
 ) -> tuple[dict[str, Any], pl.DataFrame]:
     """Backtests of every forecaster of a holdout's predictions table (``pred`` = the model, ``pred_<baseline>``) and
-    of buy-and-hold SPY: the report block and the curves (date, forecaster, value, drawdown)."""
+    of buy-and-hold SPY: the report block and the curves (date, forecaster, value, drawdown). ``target`` is the
+    forecast index (``labels.target``), which the proxy rule trades."""
+    ticker = instrument(config.rule, target=target)
     table = predictions.sort("date")
     dates = table["date"].to_list()
     calls = {"model": "pred", **{c[len("pred_") :]: c for c in table.columns if c.startswith("pred_")}}
@@ -220,13 +223,13 @@ def backtest_report(
         name: signal_weights(table[col].to_numpy(), classes=classes, rule=config.rule)
         for name, col in calls.items()
     }
-    runs = run_backtest(prices, dates, weights, config=config)
+    runs = run_backtest(prices, dates, weights, config=config, ticker=ticker)
     hold = run_backtest(prices, dates, {BUY_AND_HOLD: np.ones(len(dates))}, config=config, ticker="SPY")
     runs |= hold
     cost_sweep: dict[str, dict[str, Any]] = {}
     for bps in sweep:
         at = BacktestConfig(rule=config.rule, cost_bps=float(bps), cash_rate=config.cash_rate)
-        again = run_backtest(prices, dates, weights, config=at)
+        again = run_backtest(prices, dates, weights, config=at, ticker=ticker)
         again |= run_backtest(prices, dates, {BUY_AND_HOLD: np.ones(len(dates))}, config=at, ticker="SPY")
         for name, bt in again.items():
             m = metrics(bt)
@@ -236,7 +239,7 @@ def backtest_report(
             }
     report = {
         "rule": config.rule,
-        "instrument": instrument(config.rule),
+        "instrument": ticker,
         "proxy": config.rule == "vix_proxy",
         "cost_bps": config.cost_bps,
         "cash_rate": config.cash_rate,
@@ -309,7 +312,8 @@ def describe(block: Mapping[str, Any]) -> str:
     what = {
         "cash": "hold SPY, step to cash on a forecast VIX rise",
         "short": "hold SPY, go short on a forecast VIX rise",
-        "vix_proxy": "long the VIX index on a forecast rise, short otherwise: a PROXY, the VIX index is not tradable",
+        "vix_proxy": f"long {block.get('instrument')} on a forecast rise, short otherwise: a PROXY, the index is not "
+        "tradable",
     }[str(block.get("rule"))]
     return (
         f"Backtest {block.get('first_day')}..{block.get('last_day')}: {what}; a position decided at each close is held "

@@ -78,7 +78,7 @@ def _add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
         "--rule",
         default="cash",
         help="backtest rule: cash (SPY, to cash on a forecast VIX rise), short (SPY, short on a rise), "
-        "vix_proxy (the VIX index itself, a proxy) (default cash)",
+        "vix_proxy (the forecast index itself, a proxy) (default cash)",
     )
     parser.add_argument(
         "--cost-bps", type=float, default=1.0, help="cost per unit of turnover (default 1 bp)"

@@ -213,7 +213,11 @@ def evaluate_run(
     )
     predictions = predictions_frame(results, baselines, prices, target=experiment.labels.target)
     report["backtest"], curves = backtest_report(
-        predictions, prices.frame, classes=best.ensemble.classes, config=backtest
+        predictions,
+        prices.frame,
+        classes=best.ensemble.classes,
+        config=backtest,
+        target=experiment.labels.target,
     )
     path = write_evaluation(run, report, predictions, curves=curves)
     log.info("wrote %s", path)
@@ -257,6 +261,10 @@ def backtest_evaluation(
         action="backtest",
     )
     block, _ = backtest_report(
-        predictions, prices.frame, classes=stored_classes(report), config=config or BacktestConfig()
+        predictions,
+        prices.frame,
+        classes=stored_classes(report),
+        config=config or BacktestConfig(),
+        target=experiment.labels.target,
     )
     return block, report
