@@ -133,7 +133,24 @@ def test_overrides_are_validated_like_yaml():
             "eras: {development: {end: 2020-06-01}, holdout: {start: 2020-01-01}}\n",
             r"must be before holdout.start",
         ),
-        ("eras: {holdout: {start: 2020-13-01}}\n", r"not valid YAML: month must be in 1..12"),
+        (
+            "eras: {holdout: {start: 2020-13-01}}\n",
+            r"eras.holdout.start = '2020-13-01': is not a date; write YYYY-MM-DD",
+        ),
+        (
+            "eras: {development: {end: 2019-02-30}, holdout: {start: 2020-01-01}}\n",
+            r"eras.development.end = '2019-02-30': is not a date",
+        ),
+        (
+            "eras: {development: {end: 2019-12-31}, holdout: last 20%}\n",
+            r"eras.development.end = '2019-12-31': cannot be combined with 'holdout: last N%'",
+        ),
+        ("train: {weight_decay: .inf}\n", r"train.weight_decay = inf: must be a finite number >= 0"),
+        (
+            "labels: {threshold: 5}\n",
+            r"labels.down = -5.0: is a 500% daily move: thresholds are fractions up to 0.5",
+        ),
+        ("data: {on_outlier: ignore}\n", r"data.on_outlier = 'ignore': choose one of \['warn', 'error'\]"),
         ("eras: {development: {end: 2019-01-01}}\n", r"eras.holdout = None: required"),
         ("data: {tickers: [SPY, ^VIX]}\n", r"data.tickers = \['SPY', '\^VIX'\]: the features need \['QQQ'\]"),
         ("name: 'bad name!'\n", r"name = 'bad name!': use letters"),

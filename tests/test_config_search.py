@@ -139,3 +139,60 @@ def test_presets_load(name):
 def test_bad_search_sections(raw, match):
     with pytest.raises(ConfigError, match=match):
         search_from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    ("space", "match"),
+    [
+        (
+            {"train.lerning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+            r"search.space.train.lerning_rate = 0.0001 would make an invalid experiment: train.lerning_rate: "
+            r"unknown key",
+        ),
+        (
+            {"model.hidden_size": {"type": "int", "low": -32, "high": 64}},
+            r"search.space.model.hidden_size = -32 would make an invalid experiment: model.hidden_size = -32",
+        ),
+        (
+            {"train.lr": {"type": "uniform", "low": 0.001, "high": 5}},
+            r"search.space.train.lr = 5 would make an invalid experiment: train.lr = 5.0: must be a learning rate",
+        ),
+        (
+            {"features.set": {"type": "categorical", "choices": ["seed", "fancy"]}},
+            r"search.space.features.set = 'fancy' would make an invalid experiment: .*unknown feature set or block",
+        ),
+        (
+            {
+                "model.kind": {"type": "categorical", "choices": ["lstm", "transformer"]},
+                "model.heads": {
+                    "type": "categorical",
+                    "choices": [2, 3],
+                    "when": {"model.kind": ["transformer"]},
+                },
+            },
+            r"search.space.model.heads = 3 would make an invalid experiment: model.heads = 3: must divide",
+        ),
+    ],
+)
+def test_every_value_a_search_can_draw_is_validated_when_the_experiment_loads(space, match):
+    from specs import tiny_experiment
+
+    from vixray.config import experiment_from_dict
+
+    with pytest.raises(ConfigError, match=match):
+        experiment_from_dict(tiny_experiment(space=space))
+
+
+def test_a_validation_metric_needs_a_validation_tail():
+    from specs import tiny_experiment
+
+    from vixray.config import experiment_from_dict
+
+    spec = tiny_experiment()
+    spec["split"]["val_fraction"] = 0.0
+    with pytest.raises(
+        ConfigError, match=r"split.val_fraction = 0.0: the search metric val_loss is measured on"
+    ):
+        experiment_from_dict(spec)
+    del spec["search"]  # vixray cv (no search) may train without a validation tail
+    assert experiment_from_dict(spec).split.val_fraction == 0.0

@@ -763,3 +763,41 @@ def test_changed_data_is_refused_with_the_fix_unless_allowed(caplog):
             is True
         )
     assert "(none recorded); evaluate anyway" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity"])
+def test_an_infinite_price_is_refused_with_file_row_and_ticker(tmp_path, value):
+    folder = tmp_path / "d"
+    write_csv(folder, "SPY", [bar("2020-01-02", 1), f"2020-01-03,1,1,1,{value},1,1"])
+    with pytest.raises(
+        ValueError, match=r"SPY.csv: ticker SPY: Close = '.*' on 2020-01-03 \(row 2.*is infinite"
+    ):
+        load_prices(f"csv:{folder}", tickers=["SPY"])
+
+
+def test_a_folder_where_the_csv_should_be_is_named_as_such(tmp_path):
+    folder = tmp_path / "d"
+    (folder / "SPY.csv").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"SPY.csv: is a folder, not a CSV file, for ticker SPY"):
+        load_prices(f"csv:{folder}", tickers=["SPY"])
+
+
+def test_bad_prints_and_holes_warn_or_refuse(tmp_path, caplog):
+    days = [date(2020, 1, 2) + timedelta(days=i) for i in range(40)] + [
+        date(2020, 6, 1) + timedelta(days=i) for i in range(5)
+    ]
+    closes = [100.0 + (i % 3) for i in range(len(days))]
+    closes[20] = 1e6  # a bad print among 100s
+    folder = folder_with(tmp_path, {"SPY": [(d.isoformat(), c) for d, c in zip(days, closes, strict=True)]})
+    with caplog.at_level("WARNING"):
+        prices = load_prices(f"csv:{folder}", tickers=["SPY"])
+    found = [n for n in prices.notes if n.startswith("outlier: ")]
+    assert len(found) == 2 and "close = 1000000.0 on 2020-01-22" in found[0] and "a bad print?" in found[0]
+    assert "no row between 2020-02-10 and 2020-06-01 (112 calendar days): a hole" in found[1]
+    assert "close = 1000000.0 on 2020-01-22" in caplog.text
+    with pytest.raises(
+        ValueError, match=r"close = 1000000.0 on 2020-01-22 .* \(and 1 more\); correct the data"
+    ):
+        load_prices(f"csv:{folder}", tickers=["SPY"], on_outlier="error")
+    # the real history holds neither
+    assert not [n for n in load_prices("synthetic:3").notes if n.startswith("outlier")]

@@ -99,6 +99,16 @@ def test_best_trials_by_manifest_metric(tmp_path):
         store.best_trials(run, metric="nope")
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_nan_metric_never_ranks_best(tmp_path, mode):
+    run = make_run(tmp_path, search={"metric": "val_accuracy", "mode": mode})
+    frame = pl.DataFrame(
+        {"trial_id": ["a", "b", "c"], "status": ["finished"] * 3, "val_accuracy": [0.55, float("nan"), 0.52]}
+    )
+    store.write_parquet(run.path / store.TRIALS, frame)
+    assert store.best_trials(run, k=3)["trial_id"].to_list() == (["a", "c"] if mode == "max" else ["c", "a"])
+
+
 def test_best_trials_without_finished_trials(tmp_path):
     run = make_run(tmp_path, search={"metric": "val_loss", "mode": "min"})
     with pytest.raises(ValueError, match=r"has no trials yet"):

@@ -360,6 +360,8 @@ def best_trials(run: Run, *, k: int = 1, metric: str | None = None, mode: str | 
     if metric not in trials.columns:
         raise ValueError(f"metric {metric!r} is not a trials column; columns: {sorted(trials.columns)}")
     done = trials.filter((pl.col("status") == "finished") & pl.col(metric).is_not_null())
+    if done[metric].dtype.is_float():  # a NaN metric (no validation days) never ranks, in either direction
+        done = done.filter(pl.col(metric).is_not_nan())
     if done.is_empty():
         raise ValueError(f"run {run.run_id} has no finished trial with a value for {metric!r}")
     return done.sort(metric, descending=(mode == "max"), nulls_last=True).head(k)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NoReturn
 
 
@@ -28,8 +29,8 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    """An int or float that is not a bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float that is not a bool (YAML's ``.inf`` and ``.nan`` are never a setting)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_int(key: str, value: Any, *, minimum: int = 1) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from vixray.config.errors import ConfigError, fail
-from vixray.config.search import SearchConfig, search_from_dict
+from vixray.config.search import SearchConfig, search_from_dict, trial_overrides
 from vixray.config.sections import (
     DataConfig,
     ErasConfig,
@@ -71,6 +71,13 @@ class ExperimentConfig:
                 "split.gap",
                 self.split.gap,
                 f"must be >= labels.horizon = {self.labels.horizon} so no training label reaches into a test block",
+            )
+        if self.search is not None and self.search.metric.startswith("val_") and self.split.val_fraction == 0:
+            fail(
+                "split.val_fraction",
+                0.0,
+                f"the search metric {self.search.metric} is measured on each training block's validation tail, "
+                "which val_fraction = 0 leaves empty; set split.val_fraction > 0 (0.2 is usual)",
             )
         if self.labels.target not in self.data.tickers:
             fail(
@@ -303,7 +310,9 @@ def _experiment_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
             eras_raw = _eras_from_yaml(section_raw)
             hints = typing.get_type_hints(ErasConfig)
             try:
-                coerced = {k: _coerce(v, hints[k], f"eras.{k}") for k, v in eras_raw.items()}
+                coerced = {
+                    k: _coerce(v, hints[k], "eras." + k.replace("_", ".", 1)) for k, v in eras_raw.items()
+                }
                 sections[name] = ErasConfig(**coerced)
             except ConfigError as err:
                 raise ConfigError(
@@ -314,12 +323,45 @@ def _experiment_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     search = None
     if raw.get("search") is not None:
         search = search_from_dict(raw["search"])
-    return ExperimentConfig(
+    config = ExperimentConfig(
         name=str(raw.get("name") or ""),
         description=str(raw.get("description") or ""),
         search=search,
         **sections,
     )
+    if search is not None:
+        _check_space(config, search)
+    return config
+
+
+def _check_space(config: ExperimentConfig, search: SearchConfig) -> None:
+    """Every value a search can draw must make a valid experiment, checked before any trial runs: each parameter at
+    its bounds and at every choice, with the parameters its ``when`` names set to the first values that enable it,
+    through the same overrides a trial applies. (Combinations of several parameters are checked by the trials.)"""
+    for p in search.space:
+        values: list[Any] = list(p.choices) if p.type == "categorical" else [p.low, p.high]
+        if p.type == "int":
+            values = [int(v) for v in values]
+        parents = {other: allowed[0] for other, allowed in p.when}
+        for value in values:
+            try:
+                config.with_overrides(trial_overrides({**parents, p.name: value}), origin="search space")
+            except ConfigError as err:
+                why = str(err).removeprefix("search space: ")
+                raise ConfigError(
+                    f"search.space.{p.name} = {value!r} would make an invalid experiment: {why}",
+                    key=f"search.space.{p.name}",
+                ) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text, so a bad date (2019-02-30) is an error naming its key."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def load_experiment(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
@@ -330,8 +372,8 @@ def load_experiment(path: str | Path, *, overrides: Mapping[str, Any] | None = N
         hint = f"; experiments there: {siblings}" if siblings else ""
         raise ConfigError(f"{path}: experiment file not found{hint}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date like 2020-13-01
+        raw = yaml.load(path.read_text(), Loader=_Loader) or {}  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if isinstance(raw, Mapping):
         raw = {"name": path.stem, **raw}

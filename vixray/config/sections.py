@@ -12,6 +12,7 @@ from datetime import date
 
 from vixray.config.errors import check_fraction, check_int, fail, is_number
 from vixray.data.layout import DEFAULT_TICKERS
+from vixray.data.validate import ON_OUTLIER
 from vixray.features import spec_parts
 from vixray.labels import DIRECTION, KINDS, THRESHOLD, class_names
 from vixray.split import ALL as ALL_FOLDS
@@ -19,14 +20,19 @@ from vixray.split import ALL as ALL_FOLDS
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where prices come from: ``auto``, ``yahoo``, ``sample``, ``synthetic[:SEED]`` or ``csv:DIR``."""
+    """Where prices come from: ``auto``, ``yahoo``, ``sample``, ``synthetic[:SEED]`` or ``csv:DIR``; ``on_outlier``
+    says what a likely bad print does (:func:`vixray.data.validate.outliers`): ``warn`` (a note in the manifest and
+    the log) or ``error`` (refuse the data)."""
 
     source: str = "auto"
     tickers: tuple[str, ...] = DEFAULT_TICKERS
     start: date | None = None
     end: date | None = None
+    on_outlier: str = "warn"
 
     def __post_init__(self) -> None:
+        if self.on_outlier not in ON_OUTLIER:
+            fail("on_outlier", self.on_outlier, f"choose one of {list(ON_OUTLIER)}")
         if not self.tickers:
             fail("tickers", self.tickers, f"list at least {list(DEFAULT_TICKERS)}")
         missing = [t for t in DEFAULT_TICKERS if t not in self.tickers]
@@ -53,6 +59,9 @@ class FeatureConfig:
             spec_parts(self.set)
         except ValueError as err:
             fail("set", self.set, str(err).split(": ", 1)[1])
+
+
+MAX_THRESHOLD = 0.5  # a label threshold beyond a 50% daily VIX move leaves Neutral almost every day
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,14 @@ class LabelConfig:
             fail("down", self.down, "must be <= 0 (a fall); write a 1% fall as -0.01")
         if self.up < 0:
             fail("up", self.up, "must be >= 0 (a rise); a negative threshold is not allowed")
+        for key, value in (("down", self.down), ("up", self.up)):
+            if abs(value) > MAX_THRESHOLD:
+                fail(
+                    key,
+                    value,
+                    f"is a {abs(value):.0%} daily move: thresholds are fractions up to {MAX_THRESHOLD} "
+                    "(0.01 = 1%); did you mean a percentage?",
+                )
         if self.down >= self.up:
             fail("down", self.down, f"must be below labels.up = {self.up}; the thresholds are inverted")
 
@@ -117,6 +134,13 @@ class ErasConfig:
             check_fraction("holdout", self.holdout_fraction, low=0.01, high=0.9, closed_high=True)
             if self.holdout_start is not None:
                 fail("holdout", self.holdout_start, "give the holdout as dates or as 'last N%', not both")
+            if self.development_end is not None:
+                fail(
+                    "development.end",
+                    self.development_end.isoformat(),
+                    "cannot be combined with 'holdout: last N%' (the development era ends where the last N% "
+                    "start); give the holdout as dates ({start: YYYY-MM-DD}) or drop development.end",
+                )
         elif self.holdout_start is None:
             fail("holdout", None, "required: 'holdout: {start: YYYY-MM-DD}' or 'holdout: last 20%'")
         pairs = (
@@ -247,7 +271,9 @@ class TrainConfig:
         if not is_number(self.lr) or not 0 < self.lr < 1:
             fail("lr", self.lr, "must be a learning rate in (0, 1)")
         if not is_number(self.weight_decay) or self.weight_decay < 0:
-            fail("weight_decay", self.weight_decay, "must be >= 0")
+            fail(
+                "weight_decay", self.weight_decay, "must be a finite number >= 0 (1e-5 is a usual L2 penalty)"
+            )
         if self.grad_clip is not None and (not is_number(self.grad_clip) or self.grad_clip <= 0):
             fail("grad_clip", self.grad_clip, "must be > 0, or null to turn clipping off")
         if self.patience is not None:

@@ -24,7 +24,7 @@ import polars as pl
 
 from vixray.data.layout import DEFAULT_TICKERS, FIELDS, column, frame_layout, spine_tickers
 from vixray.data.sources import load_series, parse_source, resolve_source
-from vixray.data.validate import as_date, check_tickers, coverage
+from vixray.data.validate import ON_OUTLIER, as_date, check_tickers, coverage, outliers
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def load_prices(
     end: date | str | None = None,
     min_rows: int = 1,
     cache_dir: Path | None = None,
+    on_outlier: str = "warn",
 ) -> Prices:
     """Load, validate and align daily prices of ``tickers`` from ``source`` (see :mod:`vixray.data`), cut to
     ``[start, end]`` (inclusive). Raises ValueError (DataUnavailableError when a source cannot deliver)."""
@@ -131,7 +132,18 @@ def load_prices(
     if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
         raise ValueError(f"min_rows = {min_rows!r}: must be an integer >= 1")
 
+    if on_outlier not in ON_OUTLIER:
+        raise ValueError(f"on_outlier = {on_outlier!r}: choose one of {list(ON_OUTLIER)}")
     series, label, notes = load_series(kind, arg, tickers, cache_dir=cache_dir, start=first)
+    suspicious = [line for t in tickers for line in outliers(series[t], ticker=t, origin=label)]
+    if suspicious and on_outlier == "error":
+        raise ValueError(
+            f"{suspicious[0]}{f' (and {len(suspicious) - 1} more)' if len(suspicious) > 1 else ''}; correct the "
+            "data, or set data.on_outlier: warn to go on with a warning"
+        )
+    for line in suspicious:
+        log.warning("%s", line)
+    notes = (*notes, *(f"outlier: {line}" for line in suspicious))
     loaded = {t: coverage(series[t]) for t in tickers}
     aligned, joined = _align(series, tickers)
     notes = (*notes, *joined)
@@ -162,13 +174,17 @@ class DataSpec(Protocol):
     def start(self) -> date | None: ...
     @property
     def end(self) -> date | None: ...
+    @property
+    def on_outlier(self) -> str: ...
 
 
 def load_for(spec: DataSpec, *, data: str | None = None, recorded: str | None = None) -> Prices:
     """An experiment's prices from the source :func:`~vixray.data.sources.resolve_source` picks: ``data``
     (``--data``), else ``recorded`` (the source a run searched), else ``spec.source``."""
     source = resolve_source(data, recorded=recorded, configured=spec.source)
-    return load_prices(source, tickers=spec.tickers, start=spec.start, end=spec.end)
+    return load_prices(
+        source, tickers=spec.tickers, start=spec.start, end=spec.end, on_outlier=spec.on_outlier
+    )
 
 
 def load_recorded(

@@ -88,6 +88,10 @@ def _load_csv(folder: str, tickers: Sequence[str]) -> dict[str, pl.DataFrame]:
     series = {}
     for ticker in tickers:
         path = root / f"{column_prefix(ticker)}.csv"
+        if path.is_dir():
+            raise ValueError(
+                f"{path}: is a folder, not a CSV file, for ticker {ticker}; put the Yahoo-layout CSV there instead"
+            )
         if not path.is_file():
             present = sorted(p.name for p in root.glob("*.csv"))
             raise ValueError(

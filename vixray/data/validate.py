@@ -160,6 +160,13 @@ def validate_series(frame: pl.DataFrame, *, ticker: str, origin: str, header_lin
                 f"{where}: {column} is empty, NaN or not a number on {dates[i]} ({_row(i, header_lines)}, "
                 f"value {raw[i]!r}); fill in the value or delete the row"
             )
+        infinite = series.is_infinite().arg_true()
+        if len(infinite):
+            i = int(infinite[0])
+            raise ValueError(
+                f"{where}: {column} = {raw[i]!r} on {dates[i]} ({_row(i, header_lines)}) is infinite; "
+                "correct the value or delete the row"
+            )
         if key in ("close", "adj_close"):
             nonpositive = (series <= 0).arg_true()
             if len(nonpositive):
@@ -183,3 +190,34 @@ def coverage(series: pl.DataFrame) -> dict[str, Any]:
         "last": series["date"][-1].isoformat(),
         "rows": series.height,
     }
+
+
+# ------------------------------------------------------------------------------------------------ outliers
+
+OUTLIER_RATIO = 10.0  # a close this many times above (or below 1/ratio of) the median of its neighbours
+OUTLIER_WINDOW = 21  # rows around a close (itself included) whose median it is compared with
+HOLE_DAYS = 60  # calendar days between two rows that no exchange closure explains
+ON_OUTLIER = ("warn", "error")
+
+
+def outliers(series: pl.DataFrame, *, ticker: str, origin: str) -> list[str]:
+    """What looks like a bad print in one validated ticker's rows: a close at least :data:`OUTLIER_RATIO` times
+    off the median of the :data:`OUTLIER_WINDOW` rows around it, and a hole of more than :data:`HOLE_DAYS` calendar
+    days between two rows; one line per finding, naming the date and the value (the data quality check of
+    ``vixray data``, not a feature: it reads the rows on both sides)."""
+    close = series["close"]
+    median = close.rolling_median(window_size=OUTLIER_WINDOW, center=True, min_samples=3)
+    ratio = (close / median).to_numpy()  # (R,)
+    found = []
+    for i in np.flatnonzero((ratio >= OUTLIER_RATIO) | (ratio <= 1.0 / OUTLIER_RATIO)):
+        found.append(
+            f"{origin}: ticker {ticker}: close = {close[int(i)]} on {series['date'][int(i)]} is "
+            f"{ratio[i]:.3g}x the median of the {OUTLIER_WINDOW} rows around it: a bad print?"
+        )
+    days = series["date"].to_physical().to_numpy()  # (R,)
+    for i in np.flatnonzero(np.diff(days) > HOLE_DAYS):
+        found.append(
+            f"{origin}: ticker {ticker}: no row between {series['date'][int(i)]} and {series['date'][int(i) + 1]} "
+            f"({int(days[i + 1] - days[i])} calendar days): a hole in the data?"
+        )
+    return found
