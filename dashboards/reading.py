@@ -53,8 +53,21 @@ class ResultsReader:
         self._lock = threading.Lock()  # Dash serves callbacks from several threads
         self._cache_size = cache_size
 
+    def inside(self, path: Path) -> Path:
+        """``path`` if it resolves inside the results folder, else a ValueError naming it relative to the folder:
+        a link planted in the results must not lead a page to a file outside it."""
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.root):
+            shown = (
+                Path(path).relative_to(self.root) if Path(path).is_relative_to(self.root) else Path(path).name
+            )
+            raise ValueError(f"{shown}: links outside the results folder; not read")
+        return resolved
+
     def cached(self, path: Path, read: Callable[[], T]) -> T:
-        """``read()``, or what it returned last time if ``path`` has not changed since."""
+        """``read()``, or what it returned last time if ``path`` has not changed since; a path leading out of the
+        results folder is refused (:meth:`inside`), never read."""
+        self.inside(path)
         key = stat_key(path)
         if key is None:
             return read()
@@ -85,9 +98,9 @@ def find_run(results: ResultsReader, experiment: str, run_id: str) -> store.Run:
     root = results.root
     path = root / experiment / run_id
     if not path.is_dir() or not path.resolve().is_relative_to(root):
-        known = [f"{r.experiment}/{r.run_id}" for r in store.list_runs(root)][-10:]
+        known = [f"{r.experiment}/{r.run_id}" for r in store.list_runs(root) if r.problem is None][-10:]
         raise NotFound(
-            f"run {experiment}/{run_id} not found in {root}; runs: {', '.join(known) or 'none yet'}"
+            f"run {experiment}/{run_id} not found in the results folder; runs: {', '.join(known) or 'none yet'}"
         )
     return store.Run(path)
 

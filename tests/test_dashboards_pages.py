@@ -456,3 +456,44 @@ def test_the_evaluation_page_leads_with_the_strongest_development_baseline(resul
     assert "McNemar p = 0.54" in headline
     assert "never by its holdout score" in _text(page)
     assert "Studentized SPA test" in _by_id(page, "spa-verdict").children
+
+
+# ------------------------------------------------------------------------------------------------ links out
+
+
+SECRET = "secret=do-not-show"
+
+
+def test_links_planted_in_the_results_never_lead_a_page_outside_it(scratch, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # a whole run folder that is a link to a run elsewhere, with a secret in its manifest
+    elsewhere = store.Run(make_run(outside / "store"))
+    elsewhere.update_manifest(status=SECRET, experiment_yaml=SECRET)
+    planted = scratch.root / "tiny" / "20990101-000000-link"
+    planted.symlink_to(elsewhere.path, target_is_directory=True)
+    # inside a real run: its trials table and an evaluation's report are links to files elsewhere
+    secret_table = outside / "trials.parquet"
+    pl.DataFrame({"trial_id": [SECRET], "status": ["finished"]}).write_parquet(secret_table)
+    trials = scratch.path / store.TRIALS
+    trials.unlink()
+    trials.symlink_to(secret_table)
+    report = scratch.run.evaluations()[0] / store.REPORT_JSON
+    (outside / "report.json").write_text(json.dumps({"verdict": SECRET}))
+    report.unlink()
+    report.symlink_to(outside / "report.json")
+    where = {"experiment": "tiny", "run_id": scratch.path.name}
+    pages = [
+        _page(scratch.root, overview),
+        _page(scratch.root, search, **where),
+        _page(scratch.root, evaluation, **where, eval_id=report.parent.name),
+    ]
+    for page in pages:
+        text = json.dumps(to_json_plotly(page))
+        assert SECRET not in text and str(outside) not in text
+    assert "links outside the results folder; not read" in _text(pages[1])
+    assert "20990101-000000-link: links outside the results folder" in json.dumps(to_json_plotly(pages[0]))
+    # the planted run cannot be opened by its address either, and the not-found page does not print where the
+    # results folder lies
+    missing = _page(scratch.root, search, experiment="tiny", run_id="20990101-000000-link")
+    assert SECRET not in _text(missing) and str(scratch.root) not in _text(missing)

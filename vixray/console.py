@@ -85,6 +85,23 @@ def format_cv(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def next_step(summary: SearchSummary) -> str:
+    """What to do after a search, by how it ended."""
+    run = summary.run
+    resume = f"vixray tune --resume {run.run_id} --experiment {run.experiment}"
+    if summary.status == "interrupted":
+        done = sum(summary.counts[s] for s in ("finished", "pruned", "errored"))
+        budget = (run.manifest().get("search") or {}).get("num_samples", "?")
+        return (
+            f"interrupted: {done} of {budget} trials ended, the run is marked interrupted; resume it with "
+            f"`{resume}` (or make tune EXP={run.experiment} RESUME=1)"
+        )
+    if summary.status == "failed":
+        why = summary.first_error
+        return f"failed: every trial errored{f' (first error: {why})' if why else ''}; nothing to evaluate"
+    return "next: python -m vixray.evaluate --best"
+
+
 def format_search(summary: SearchSummary) -> str:
     c = summary.counts
     lines = [
@@ -125,7 +142,7 @@ def format_search(summary: SearchSummary) -> str:
         lines.append(search_spa_sentence(summary.spa))
     lines.append(f"run directory: {summary.run.path}")
     lines.append(f"optuna study:  optuna-dashboard {summary.run.optuna_url}")
-    lines.append("next: python -m vixray.evaluate --best")
+    lines.append(next_step(summary))
     return "\n".join(lines)
 
 

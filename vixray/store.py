@@ -15,6 +15,7 @@ Layout::
         optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``), written when the search ends
         importance.json   Optuna's fANOVA parameter importances over the finished trials, written with optuna.db
         ray/              Ray Tune's experiment directory (``Tuner.restore`` / ``ResultGrid`` work on it)
+        .lock, lock.json  held by the one driver searching the run (:func:`lock_run`), and who that is
         evaluation/<eval-id>/   written by ``vixray evaluate``: report.json, predictions.parquet, report.html
 
 Every file is written to a temporary name and renamed, so a reader (the dashboard, ``evaluate``) sees either the old
@@ -25,12 +26,15 @@ through it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
+import socket
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,17 +115,93 @@ def trial_params(row: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ atomic writes
 
 
+class StoreWriteError(OSError):
+    """A results file could not be written (a full disk, a read-only folder): the message says which, where, and how
+    much room is left."""
+
+
+def _free_space(path: Path) -> str:
+    for folder in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
+    return "free space unknown"
+
+
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Write through a temporary file in the same folder, then rename it over ``path``; a failure leaves the old file
+    as it was and raises :class:`StoreWriteError`."""
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, StoreWriteError):
+            raise
+        raise StoreWriteError(
+            err.errno, f"could not write {path} ({err.strerror or err}; {_free_space(path.parent)})"
+        ) from err
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(folder: Path, *, what: str) -> None:
+    """Refuse a folder nothing can be written to, before any work that would write there (``what`` names it)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"{what} {folder} is not writable ({err.strerror or err}); choose a folder you can write to"
+        ) from None
+
+
+LOCK, LOCK_OWNER = ".lock", "lock.json"
+
+
+class RunLockedError(ValueError):
+    """Another live process holds the run's lock."""
+
+
+@contextlib.contextmanager
+def lock_run(run: Run, *, action: str) -> Iterator[None]:
+    """Hold the run's exclusive lock while one driver searches it (``action``: "search", "resume"). The lock is the
+    operating system's (released when its process dies, so a crashed driver leaves no stale lock); lock.json says who
+    holds it, for the refusal a second driver gets."""
+    from filelock import FileLock, Timeout  # the one file-lock library, used only here
+
+    lock = FileLock(str(run.path / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        owner = {}
+        with contextlib.suppress(OSError, ValueError):
+            owner = read_json(run.path / LOCK_OWNER)
+        raise RunLockedError(
+            f"run {run.experiment}/{run.run_id} is already being searched by pid {owner.get('pid', '?')} on "
+            f"{owner.get('host', '?')} (a {owner.get('action', '?')} since {owner.get('since', '?')}); wait for "
+            "it to end, or stop that process and resume"
+        ) from None
+    try:
+        write_json(
+            run.path / LOCK_OWNER,
+            {"pid": os.getpid(), "host": socket.gethostname(), "action": action, "since": _now_iso()},
+        )
+        yield
+    finally:
+        lock.release()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -299,8 +379,10 @@ class RunSummary:
 
 
 def list_runs(results_dir: Path, *, experiment: str | None = None) -> list[RunSummary]:
-    """Every run under ``results_dir``, oldest first; malformed ones are listed with their problem."""
+    """Every run under ``results_dir``, oldest first; malformed ones are listed with their problem. A run folder
+    that is a link leading out of ``results_dir`` is listed as malformed and never read."""
     root = Path(results_dir)
+    inside = root.resolve()
     if experiment is not None:
         check_id(experiment, what="experiment name")
     if not root.is_dir():
@@ -310,6 +392,11 @@ def list_runs(results_dir: Path, *, experiment: str | None = None) -> list[RunSu
         if experiment is not None and exp_dir.name != experiment:
             continue
         for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir() and _ID.fullmatch(p.name)):
+            problem: str | None
+            if not run_dir.resolve().is_relative_to(inside):
+                problem = f"{exp_dir.name}/{run_dir.name}: links outside the results folder; not read"
+                out.append(RunSummary(exp_dir.name, run_dir.name, run_dir, "malformed", problem))
+                continue
             try:
                 status = str(Run(run_dir).manifest().get("status", "unknown"))
                 problem = None

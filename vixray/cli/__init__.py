@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vixray.cli import data, holdout, training
-from vixray.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, log
+from vixray.cli.common import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, log
+from vixray.store import StoreWriteError
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -61,6 +62,9 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     except (ValueError, FileNotFoundError) as err:
         log.error("error: %s", err)
         return EXIT_BAD_INPUT
+    except StoreWriteError as err:  # a full disk, a folder that became read-only: one line, not a traceback
+        log.error("error: %s", err.strerror or err)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         log.error("interrupted")
         return EXIT_INTERRUPTED

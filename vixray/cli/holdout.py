@@ -61,6 +61,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="evaluate even if the data differs from the searched data",
     )
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="evaluate a run whose search did not finish (interrupted, failed): the best of the trials it has",
+    )
     parser.add_argument("--device", help="train on auto | cpu | cuda | cuda:N (default: the experiment's)")
     parser.add_argument(
         "--n-boot",
@@ -125,6 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         backtest=_backtest_config(args),
         data=args.data,
         allow_data_change=args.allow_data_change,
+        allow_partial=args.allow_partial,
         device=args.device,
         n_boot=args.n_boot,
         progress=not args.no_progress,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vixray.cli.common import EXIT_OK, add_data_args, log
+from vixray.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_data_args, log
 
 if TYPE_CHECKING:  # for the annotations only: the commands import what they need when they run
     from vixray.config import ExperimentConfig
@@ -75,12 +75,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     results = Path(args.results).resolve()
     if args.resume:
-        run = store.load_run(results, args.resume)
+        # `--resume latest` with an experiment resumes that experiment's latest run, not any experiment's
+        named = Path(args.experiment).stem if args.experiment else None
+        run = store.load_run(results, args.resume, experiment=named)
         log.info("resuming %s/%s", run.experiment, run.run_id)
         summary = resume_search(
             run, address=args.address, data=args.data, allow_data_change=args.allow_data_change
         )
     else:
+        args.experiment = args.experiment or DEFAULT_SEARCH
         experiment = _load_experiment(args)
         if experiment.search is None:
             raise ValueError(
@@ -92,7 +95,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             log.warning("data: %s", note)
         summary = run_search(experiment, prices=prices, results_dir=results, address=args.address)
     print(format_search(summary))
-    return EXIT_OK
+    return {"finished": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(summary.status, EXIT_ERROR)
 
 
 def register(sub: Any) -> None:
@@ -110,7 +113,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("tune", help="hyperparameter search on Ray Tune + Optuna + ASHA")
-    p.add_argument("--experiment", default=DEFAULT_SEARCH, help="an experiment with a search section")
+    p.add_argument(
+        "--experiment",
+        default=None,
+        help=f"an experiment with a search section (default {DEFAULT_SEARCH}; with --resume latest: resume "
+        "that experiment's latest run)",
+    )
     add_data_args(p, default=None)
     p.add_argument("--results", default="results", help="results folder (default ./results)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")

@@ -47,3 +47,19 @@ def check_holdout_untouched(manifest: Mapping[str, Any], eras: Eras, *, run_name
             "its trials were ranked with holdout data, so no honest holdout number can come from it; re-run the "
             f"search with eras.development ending before {start}"
         )
+
+
+def check_search_complete(manifest: Mapping[str, Any], *, run_name: str, allow_partial: bool) -> None:
+    """Refuse a run whose search did not finish (interrupted, failed, or still running or crashed) unless
+    ``allow_partial``: its best trials are the best of part of a search, and the report would not say so."""
+    status = str(manifest.get("status", "unknown"))
+    if status == "finished" or allow_partial:
+        return
+    counts = manifest.get("counts") or {}
+    ended = sum(int(counts.get(k, 0)) for k in ("finished", "pruned", "errored"))
+    budget = (manifest.get("search") or {}).get("num_samples", "?")
+    raise ValueError(
+        f"run {run_name} is {status}, not finished ({ended} of {budget} trials ended): resume it "
+        f"(vixray tune --resume {manifest.get('run_id', 'RUN')}), or pass --allow-partial to evaluate the "
+        "trials it has (the report records that the search was partial)"
+    )

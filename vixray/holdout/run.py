@@ -30,7 +30,7 @@ from vixray.data import load_recorded
 from vixray.dataset import resolve_eras
 from vixray.holdout.blocks import HoldoutTable, holdout_table, table_key
 from vixray.holdout.ensemble import train_config
-from vixray.holdout.guards import check_holdout_untouched, positive
+from vixray.holdout.guards import check_holdout_untouched, check_search_complete, positive
 from vixray.holdout.html import render_html
 from vixray.holdout.report import build_report, predictions_frame
 from vixray.holdout.select import searched_experiment, select_configs, yardstick
@@ -94,6 +94,7 @@ def evaluate_run(
     backtest: BacktestConfig | None = None,
     data: str | None = None,
     allow_data_change: bool = False,
+    allow_partial: bool = False,
     device: str | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     progress: bool = False,
@@ -114,6 +115,8 @@ def evaluate_run(
         positive("block_size", block_size)
     name = f"{run.experiment}/{run.run_id}"
     manifest = run.manifest()
+    check_search_complete(manifest, run_name=name, allow_partial=allow_partial)
+    store.check_writable(run.path / store.EVALUATION_DIR, what="the run's evaluation folder")
     experiment = searched_experiment(run, manifest)
     candidates = select_configs(run, experiment, top=top, trial_ids=trial_ids)
 
@@ -194,6 +197,8 @@ def evaluate_run(
         "n_boot": n_boot,
         "data": prices.source,
         "allow_data_change": allow_data_change,
+        "search_status": manifest.get("status"),
+        "allow_partial": allow_partial,
         "device": device,
         "epochs": best.candidate.experiment.train.epochs,
     }

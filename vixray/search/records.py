@@ -26,7 +26,7 @@ from vixray import store
 from vixray.config import SearchConfig
 from vixray.crossval import METRIC_KEYS
 from vixray.search.sampler import distribution, quiet_optuna
-from vixray.search.trainable import DAILY_PREDICTIONS, EARLIER_EPOCHS
+from vixray.search.trainable import DAILY_PREDICTIONS, DECIDED, EARLIER_EPOCHS
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ _CURVE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "val_accuracy": pl.Float64,
 }
 _REPORT_KEYS = ("epoch", "val_loss", "val_accuracy", "train_loss", "node_id")
+LOST = "lost when the driver died: Ray's restored state did not know this trial; its epochs are kept"
 
 
 class StoreCallback(tune.Callback):
@@ -140,6 +141,8 @@ class StoreCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         entry = self._trial(trial)
+        if result.get(DECIDED):  # a trial that ended before the restart replays its record: the store has it
+            return
         if (
             DAILY_PREDICTIONS in result
         ):  # the finished trial's test days: its own file, kept out of the history
@@ -159,11 +162,21 @@ class StoreCallback(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         entry = self._trial(trial)
+        if not (
+            entry["ended"] and entry.get("error")
+        ):  # an error recorded before a restart is kept as it was
+            entry["error"] = _error_message(trial)
         entry["ended"] = True
-        entry["error"] = _error_message(trial)
         self.flush(force=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        # a trial the store saw start but Ray's restored state never knew (the driver died within a snapshot of
+        # starting it) will never end: say so, instead of leaving it "running" forever
+        known = {t.trial_id for t in trials}
+        for trial_id, entry in self._state().items():
+            if not entry["ended"] and trial_id not in known:
+                entry["ended"] = True
+                entry["error"] = LOST
         self.flush(force=True)
 
     def flush(self, *, force: bool) -> None:
@@ -220,6 +233,21 @@ def trials_from_store(run: store.Run, *, n_folds: int) -> dict[str, dict[str, An
             "seconds": row.get("seconds"),
         }
     return state
+
+
+def decided_trials(run: store.Run, *, n_folds: int) -> dict[str, dict[str, Any]]:
+    """The trials a run's store records as ended (finished, pruned, errored), each with what a resumed trial
+    replays instead of training again (its last report, or its error): what was decided before a crash stays
+    decided, even when Ray's own snapshot of the search is older than the store."""
+    out: dict[str, dict[str, Any]] = {}
+    for trial_id, t in trials_from_store(run, n_folds=n_folds).items():
+        if not t["ended"]:
+            continue
+        if t.get("error"):
+            out[trial_id] = {"error": str(t["error"])}
+        elif t["history"]:
+            out[trial_id] = {"report": dict(t["history"][-1])}
+    return out
 
 
 _OPTUNA_STATES = {

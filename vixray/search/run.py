@@ -1,20 +1,30 @@
 """Running a search: connect to Ray, build the development tables once, run the Tuner, keep the run directory true.
 
 Every search is a run directory of :mod:`vixray.store`; Ray's own experiment folder lives inside it (``ray/``), so
-``Tuner.restore`` resumes a run whose driver died (:func:`resume_search`). The data is checked before Ray starts:
-too little history for the folds, a feature set that cannot be built, or resources no node has, fail with one line.
+``Tuner.restore`` resumes a run whose driver died (:func:`resume_search`). Everything that can be checked is checked
+before Ray starts and before any folder is made: the data, too little history for the folds, a feature set that
+cannot be built, the baselines (fitted up front), a results folder nothing can be written to, resources no node has.
+
+While a search runs its driver holds the run's lock (a second driver is refused), and the run's status is always
+true (:mod:`~vixray.search.summary`): ``finished`` only when every trial of the budget has ended, ``interrupted``
+after Ctrl-C, ``failed`` when a write failed (a full disk) or every trial errored. A resume never starts over: it
+refuses a finished run (left untouched) and a run whose Ray state is damaged, and a trial the store records as
+ended before the restart keeps its result (:class:`~vixray.search.trainable.SearchPayload`'s ``decided``). A local
+Ray started here is shut down on every exit this process controls.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -31,6 +41,7 @@ from vixray.baselines import strongest_baseline
 from vixray.config import ExperimentConfig, SearchConfig, dump_experiment, experiment_from_dict
 from vixray.crossval import (
     METRIC_KEYS,
+    FoldScores,
     PreparedFolds,
     baseline_scores,
     era_folds,
@@ -40,8 +51,17 @@ from vixray.crossval import (
 from vixray.data import Prices, load_recorded
 from vixray.dataset import Eras, development_dataset, resolve_eras
 from vixray.importance import write_block_importance
-from vixray.search.records import StoreCallback, study_name, write_importance, write_study
+from vixray.search.records import StoreCallback, decided_trials, study_name, write_importance, write_study
 from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
+from vixray.search.summary import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    SearchSummary,
+    counts,
+    final_status,
+    summarise,
+)
 from vixray.search.trainable import SearchPayload, train_trial, trial_experiment
 from vixray.snooping import search_spa
 
@@ -56,8 +76,21 @@ def connect(address: str | None = None) -> str:
     if address:
         ray.init(address=address, log_to_driver=True)
         return address
+    # no dashboard: one listener less. Ray 2.60 turns a loopback node address into the machine's own, so the
+    # rest of its servers cannot be confined to 127.0.0.1 from here (the README lists them)
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
     return "local"
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[str]:
+    """:func:`connect`, and shut down a Ray this process started on every way out of the block."""
+    where = connect(address)
+    try:
+        yield where
+    finally:
+        if where == "local":
+            ray.shutdown()
 
 
 def check_resources(search: SearchConfig) -> None:
@@ -130,10 +163,12 @@ class SearchSetup:
     eras: Eras
     payload: SearchPayload
     base: PreparedFolds
+    baselines: Mapping[str, FoldScores] | None = None  # fitted before the run folder is made (a new search)
 
 
-def setup_search(experiment: ExperimentConfig, prices: Prices) -> SearchSetup:
-    """Resolve the eras and build the development tables for every feature set the space may pick."""
+def setup_search(experiment: ExperimentConfig, prices: Prices, *, baselines: bool = False) -> SearchSetup:
+    """Resolve the eras and build the development tables for every feature set the space may pick; with
+    ``baselines``, fit every baseline on the folds too, so nothing fails after the run folder exists."""
     search = _search(experiment)
     eras = resolve_eras(prices.frame["date"], experiment.eras)
     sets = {experiment.features.set}
@@ -157,7 +192,10 @@ def setup_search(experiment: ExperimentConfig, prices: Prices) -> SearchSetup:
     for name in sets:  # every feature set must fit the folds too
         era_folds(datasets[name], experiment.with_overrides({"features.set": name}))
     base = prepare_folds(base_dataset, experiment)
-    return SearchSetup(experiment, prices, eras, payload, base)
+    scores = (
+        baseline_scores(base_dataset, base, experiment, seed=experiment.train.seed) if baselines else None
+    )
+    return SearchSetup(experiment, prices, eras, payload, base, scores)
 
 
 def _manifest(setup: SearchSetup, *, address: str) -> dict[str, Any]:
@@ -186,7 +224,9 @@ def write_baselines(run: store.Run, setup: SearchSetup) -> str:
     every test day's call, and the strongest one, recorded in the manifest as the yardstick of every later
     comparison (the holdout evaluation's too: it is never chosen by a holdout score). Returns its name."""
     dataset = setup.base.dataset
-    scores = baseline_scores(dataset, setup.base, setup.experiment, seed=setup.experiment.train.seed)
+    scores = setup.baselines
+    if scores is None:
+        scores = baseline_scores(dataset, setup.base, setup.experiment, seed=setup.experiment.train.seed)
     rows = []
     for name, s in scores.items():
         for f, m in [*enumerate(s.per_fold), (-1, s.pooled)]:
@@ -239,45 +279,6 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
     )
 
 
-@dataclass(frozen=True)
-class SearchSummary:
-    """What the console prints when a search ends: counts, the best finished trial, the baselines, the SPA."""
-
-    run: store.Run
-    counts: dict[str, int]
-    best: dict[str, Any] | None
-    baselines: dict[str, Any]
-    seconds: float
-    spa: dict[str, Any] | None  # spa.json: the best of the finished trials against the strongest baseline
-
-
-def _summarise(
-    run: store.Run, setup: SearchSetup, *, seconds: float, spa: dict[str, Any] | None
-) -> SearchSummary:
-    trials = run.trials()
-    counts = {s: 0 for s in ("finished", "pruned", "errored", "running")}
-    if trials is not None:
-        for status, n in trials.group_by("status").len().iter_rows():
-            counts[status] = int(n)
-    best = None
-    with contextlib.suppress(ValueError):
-        row = store.best_trials(run, k=1).row(0, named=True)
-        folds = run.folds()
-        per_fold = (
-            folds.filter(pl.col("trial_id") == row["trial_id"]).sort("fold").to_dicts()
-            if folds is not None
-            else []
-        )
-        best = {"trial": row, "folds": per_fold}
-    baselines = run.baselines()
-    base = {}
-    if baselines is not None:
-        for name in baselines["baseline"].unique().to_list():
-            sub = baselines.filter(pl.col("baseline") == name).sort("fold")
-            base[name] = sub.to_dicts()
-    return SearchSummary(run, counts, best, base, seconds, spa)
-
-
 def run_search(
     experiment: ExperimentConfig,
     *,
@@ -285,25 +286,29 @@ def run_search(
     results_dir: Path,
     address: str | None = None,
 ) -> SearchSummary:
-    """Run a new search; the run directory is created before Ray starts and finalised whatever happens."""
-    setup = setup_search(experiment, prices)
-    where = connect(address)
-    check_resources(_search(experiment))
-    run = store.create_run(results_dir, experiment.name, manifest=_manifest(setup, address=where))
-    log.info("run directory: %s", run.path)
-    write_baselines(run, setup)
-    return _fit(run, setup, restore=False)
+    """Run a new search: everything is checked before its run directory is made, which is finalised whatever
+    happens; the driver holds the run's lock throughout."""
+    setup = setup_search(experiment, prices, baselines=True)
+    store.check_writable(results_dir, what="--results")
+    with ray_session(address) as where:
+        check_resources(_search(experiment))
+        run = store.create_run(results_dir, experiment.name, manifest=_manifest(setup, address=where))
+        log.info("run directory: %s", run.path)
+        with store.lock_run(run, action="search"):
+            write_baselines(run, setup)
+            return _fit(run, setup, restore=False)
 
 
 def resume_search(
     run: store.Run, *, address: str | None = None, data: str | None = None, allow_data_change: bool = False
 ) -> SearchSummary:
-    """Continue an interrupted run with ``Tuner.restore``: finished trials are kept, unfinished ones resume."""
+    """Continue an interrupted run with ``Tuner.restore``: ended trials keep their results, unfinished ones resume.
+    A finished run is left untouched (its summary is returned); a run whose Ray state is damaged is refused."""
     manifest = run.manifest()
-    if not (run.ray_dir / "tuner.pkl").exists():
-        raise ValueError(
-            f"run {run.run_id} has no Ray experiment state ({run.ray_dir}); it cannot be resumed"
-        )
+    if manifest.get("status") == FINISHED:
+        log.info("run %s/%s is finished: nothing to resume, nothing changed", run.experiment, run.run_id)
+        return summarise(run, status=FINISHED, seconds=0.0, spa=run.search_spa())
+    check_restorable(run)
     experiment = experiment_from_dict(manifest["experiment_config"], origin=str(run.path / store.MANIFEST))
     prices, _ = load_recorded(
         experiment.data,
@@ -314,10 +319,35 @@ def resume_search(
         action="resume",
     )
     setup = setup_search(experiment, prices)
-    connect(address)
-    check_resources(_search(experiment))
-    run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
-    return _fit(run, setup, restore=True)
+    decided = decided_trials(run, n_folds=len(setup.base.folds))
+    setup = dataclasses.replace(setup, payload=dataclasses.replace(setup.payload, decided=decided))
+    store.check_writable(run.path, what="the run folder")
+    with store.lock_run(run, action="resume"), ray_session(address):  # a second driver is refused before Ray
+        check_resources(_search(experiment))
+        run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
+        return _fit(run, setup, restore=True)
+
+
+def check_restorable(run: store.Run) -> None:
+    """Refuse a resume that Ray would turn into a fresh search: no state, or state it cannot read (a disk that
+    filled up mid-write). The store's trials are untouched either way."""
+    name = f"{run.experiment}/{run.run_id}"
+    kept = counts(run)
+    if not (run.ray_dir / "tuner.pkl").is_file():
+        raise ValueError(f"run {name} has no Ray experiment state ({run.ray_dir}); it cannot be resumed")
+    states = sorted(run.ray_dir.glob("experiment_state-*.json"))
+    problem = "no experiment_state file" if not states else None
+    for path in states[-1:]:
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            problem = f"{path.name} is unreadable ({err})"
+    if problem:
+        raise ValueError(
+            f"run {name} cannot be resumed: Ray's experiment state in {run.ray_dir} is damaged ({problem}), and "
+            f"Ray would start the search over. The run keeps its {sum(kept.values())} trials "
+            f"({kept['finished']} finished) as they are; start a new search (make tune) instead"
+        )
 
 
 # Ray snapshots the search state at most every 10 s by default; a trial that ends between a snapshot and a crash
@@ -339,22 +369,43 @@ def _ray_env() -> Iterator[None]:
 
 def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
     started = time.perf_counter()
-    status = "interrupted"
+    status = FAILED
     try:
         tuner = _tuner(setup, run, restore=restore)
         with _ray_env():
-            tuner.fit()
-        status = "finished"
-    except Exception:
-        status = "failed"
+            tuner.fit()  # returns normally after Ctrl-C too: final_status tells
+        status = final_status(run, num_samples=_search(setup.experiment).num_samples)
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        raise
+    except Exception as err:
+        written = _store_write_error(err)
+        if written is not None:
+            raise written from err  # one line: what, where, how much room is left
         raise
     finally:
         _save_study(run, setup)
         spa = _save_search_spa(run)
-        summary = _summarise(run, setup, seconds=time.perf_counter() - started, spa=spa)
-        run.update_manifest(status=status, ended=_now(), counts=summary.counts)
-    _save_block_importance(run, setup)
+        summary = summarise(run, status=status, seconds=time.perf_counter() - started, spa=spa)
+        try:
+            run.update_manifest(status=status, ended=_now(), counts=summary.counts)
+        except store.StoreWriteError as err:
+            log.error("the run's status (%s) could not be recorded: %s", status, err)
+    if status == FINISHED:
+        _save_block_importance(run, setup)
     return summary
+
+
+def _store_write_error(err: BaseException) -> store.StoreWriteError | None:
+    """The results write that stopped the search, wherever Ray wrapped it."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, store.StoreWriteError):
+            return seen
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return store.StoreWriteError(seen.errno, f"a results write failed: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _save_block_importance(run: store.Run, setup: SearchSetup) -> None:

@@ -13,7 +13,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,10 @@ CHECKPOINT_SECONDS = 10.0
 # A trial reports at least this often (and at ASHA's rungs and its end), so progress and curves stay live.
 REPORT_SECONDS = 1.0
 EARLIER_EPOCHS = "earlier_epochs"  # a report's key for the epochs trained since the previous report
-DAILY_PREDICTIONS = (
-    "daily_predictions"  # the last report's key for every test day's call (for the search's SPA)
-)
+# the last report's key for every test day's call (for the search's SPA)
+DAILY_PREDICTIONS = "daily_predictions"
+# a report's key marking the replay of a trial that had ended before the search was restored
+DECIDED = "decided_before_restore"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class SearchPayload:
     threads: int
     device: str  # "cpu" for trials that reserve no GPU, else the experiment's train.device
     rungs: frozenset[int]  # the epochs ASHA judges trials at: a trial always reports at them
+    # the trials the store records as ended before a restore: {"report": last report} or {"error": message}
+    decided: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def trial_experiment(payload: SearchPayload, params: Mapping[str, Any]) -> ExperimentConfig:
@@ -100,6 +103,12 @@ def train_trial(config: dict[str, Any], payload: SearchPayload) -> None:
 
     # one line per epoch per trial about checkpoints would drown Ray's progress table
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    decided = payload.decided.get(tune.get_context().get_trial_id())
+    if decided is not None:  # ended before the restart: replay the decision, train nothing
+        if "error" in decided:
+            raise RuntimeError(f"errored before the search was restored: {decided['error']}")
+        tune.report({**decided["report"], DECIDED: True})
+        return
     experiment = trial_experiment(payload, config)
     prepared = prepare_folds(payload.datasets[experiment.features.set], experiment)
     trainer = FoldTrainer(prepared.windows, model=experiment.model, train=experiment.train)
