@@ -355,6 +355,11 @@ def test_resume_after_the_driver_is_killed(tmp_path):
         before.sort("trial_id").select("trial_id", "epochs", "val_loss", "seconds")
     )
     assert len(json.loads((run.path / store.MANIFEST).read_text())["resumed"]) == 1
+    # a quiet console: the resumed search's own output is a few lines, Ray's tables are in the run's ray.log
+    resumed_log = max(tmp_path.glob("log-*.txt"), key=lambda p: p.stat().st_mtime).read_text()
+    assert len(resumed_log.splitlines()) < 40 and "Trial status" not in resumed_log
+    assert f"Ray's output:  {run.path / store.RAY_LOG}" in resumed_log
+    assert (run.path / store.RAY_LOG).stat().st_size > 0
     # optuna.db is written when the resumed search ends, with the trials from before the kill as well
     study = optuna.load_study(study_name=f"tiny-{run.run_id}", storage=run.optuna_url)
     assert len(study.trials) == after.height

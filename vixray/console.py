@@ -141,6 +141,7 @@ def format_search(summary: SearchSummary) -> str:
     if summary.spa is not None:
         lines.append(search_spa_sentence(summary.spa))
     lines.append(f"run directory: {summary.run.path}")
+    lines.append(f"Ray's output:  {summary.run.path / store.RAY_LOG}")
     lines.append(f"optuna study:  optuna-dashboard {summary.run.optuna_url}")
     lines.append(next_step(summary))
     return "\n".join(lines)

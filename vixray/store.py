@@ -53,6 +53,7 @@ RAY_DIR = "ray"
 BASELINE_PREDICTIONS = "baseline_predictions.parquet"
 TRIAL_PREDICTIONS_DIR = "predictions"
 SEARCH_SPA = "spa.json"
+RAY_LOG = "ray.log"  # everything Ray printed and logged during the run's searches
 BLOCK_IMPORTANCE = "block_importance.json"  # permutation importance of each feature block (vixray.importance)
 EVALUATION_DIR = "evaluation"
 # the files of one evaluation folder

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +29,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, and Ray's own tables during a search (as VIXRAY_VERBOSE=1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """The one logging set-up and the exit codes, for every command."""
+    if args.verbose:
+        os.environ["VIXRAY_VERBOSE"] = "1"  # what a search (and Ray's restored callbacks) read
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",

@@ -165,7 +165,7 @@ class StoreCallback(tune.Callback):
         if not (
             entry["ended"] and entry.get("error")
         ):  # an error recorded before a restart is kept as it was
-            entry["error"] = _error_message(trial)
+            entry["error"] = error_message(trial)
         entry["ended"] = True
         self.flush(force=True)
 
@@ -190,7 +190,8 @@ class StoreCallback(tune.Callback):
         store.write_parquet(self.run_path / store.CURVES, curves_df)
 
 
-def _error_message(trial: Any) -> str:
+def error_message(trial: Any) -> str:
+    """The last line of a Ray trial's error file (what the store and the progress line show)."""
     try:
         text = Path(trial.error_file).read_text() if trial.error_file else ""
     except OSError:

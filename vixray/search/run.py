@@ -51,6 +51,7 @@ from vixray.crossval import (
 from vixray.data import Prices, load_recorded
 from vixray.dataset import Eras, development_dataset, resolve_eras
 from vixray.importance import write_block_importance
+from vixray.search.progress import ProgressLine, filter_ray_noise, quiet_console, verbose_from_env
 from vixray.search.records import StoreCallback, decided_trials, study_name, write_importance, write_study
 from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
 from vixray.search.summary import (
@@ -271,10 +272,11 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
             # result than a short epoch, and curves.parquet holds the same curves
             callbacks=[
                 StoreCallback(run.path, n_folds=len(setup.base.folds)),
+                ProgressLine(run.path, total=search.num_samples, metric=search.metric, mode=search.mode),
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
             ],
-            verbose=1,
+            verbose=1 if verbose_from_env() else 0,  # Ray's tables on the console only when asked for
         ),
     )
 
@@ -290,6 +292,7 @@ def run_search(
     happens; the driver holds the run's lock throughout."""
     setup = setup_search(experiment, prices, baselines=True)
     store.check_writable(results_dir, what="--results")
+    filter_ray_noise()
     with ray_session(address) as where:
         check_resources(_search(experiment))
         run = store.create_run(results_dir, experiment.name, manifest=_manifest(setup, address=where))
@@ -322,6 +325,7 @@ def resume_search(
     decided = decided_trials(run, n_folds=len(setup.base.folds))
     setup = dataclasses.replace(setup, payload=dataclasses.replace(setup.payload, decided=decided))
     store.check_writable(run.path, what="the run folder")
+    filter_ray_noise()
     with store.lock_run(run, action="resume"), ray_session(address):  # a second driver is refused before Ray
         check_resources(_search(experiment))
         run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
@@ -372,7 +376,7 @@ def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
     status = FAILED
     try:
         tuner = _tuner(setup, run, restore=restore)
-        with _ray_env():
+        with _ray_env(), quiet_console(run.path / store.RAY_LOG, verbose=verbose_from_env()):
             tuner.fit()  # returns normally after Ctrl-C too: final_status tells
         status = final_status(run, num_samples=_search(setup.experiment).num_samples)
     except KeyboardInterrupt:

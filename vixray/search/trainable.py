@@ -37,6 +37,7 @@ EARLIER_EPOCHS = "earlier_epochs"  # a report's key for the epochs trained since
 DAILY_PREDICTIONS = "daily_predictions"
 # a report's key marking the replay of a trial that had ended before the search was restored
 DECIDED = "decided_before_restore"
+REPLAYED_ERROR = "errored before the search was restored"  # what a replayed errored trial raises
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def train_trial(config: dict[str, Any], payload: SearchPayload) -> None:
     decided = payload.decided.get(tune.get_context().get_trial_id())
     if decided is not None:  # ended before the restart: replay the decision, train nothing
         if "error" in decided:
-            raise RuntimeError(f"errored before the search was restored: {decided['error']}")
+            raise RuntimeError(f"{REPLAYED_ERROR}: {decided['error']}")
         tune.report({**decided["report"], DECIDED: True})
         return
     experiment = trial_experiment(payload, config)
