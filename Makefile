@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build. Override for GPUs: make install TORCH=torch==2.13.0
 TORCH  ?= torch==2.13.0
 
-# make tune EXP=dev DATA=csv:../shared/data ADDRESS=ray://head:10001 RESUME=1 (EXP names experiments/search/EXP.yaml;
-# DATA defaults to the experiment's)
+# make tune EXP=dev DATA=csv:../shared/data ADDRESS=ray://head:10001 STORAGE=s3://bucket/prefix RESUME=1
+# (EXP names experiments/search/EXP.yaml; DATA defaults to the experiment's; STORAGE holds Ray's state on a cluster)
 EXP     ?= quick
 DATA    ?=
 ADDRESS ?=
+STORAGE ?=
 RESUME  ?=
 RESULTS ?= results
 PORT    ?= 8050
@@ -55,7 +56,7 @@ bench: install
 
 tune: install
 	$(VENV)/bin/vixray tune --experiment experiments/search/$(EXP).yaml --results $(RESULTS) $(if $(DATA),--data $(DATA)) \
-		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(RESUME),--resume latest)
+		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(RESUME),--resume latest)
 
 evaluate: install
 	$(VENV)/bin/vixray evaluate --best --results $(RESULTS) $(if $(DATA),--data $(DATA))

@@ -27,6 +27,15 @@ def test_parse_space_and_modes():
     assert search_from_dict(search.to_dict()) == search
 
 
+def test_storage_and_max_failures_round_trip():
+    uri = "s3://bucket/prefix?endpoint_override=127.0.0.1:9000"
+    search = search_from_dict({"space": SPACE, "storage": uri, "max_failures": 0})
+    assert search.storage == uri and search.max_failures == 0
+    assert search_from_dict(search.to_dict()) == search
+    default = search_from_dict({"space": SPACE})
+    assert default.storage is None and default.max_failures == 2
+
+
 def test_conditions():
     search = search_from_dict({"space": SPACE})
     dropout = next(p for p in search.space if p.name == "model.dropout")
@@ -134,6 +143,24 @@ def test_presets_load(name):
             r"search.space.train.lr.bogus = 1: unknown key",
         ),
         ({"space": SPACE, "budget": 3}, r"search.budget = 3: unknown key"),
+        (
+            {"space": SPACE, "storage": "ftp://host/x"},
+            r"search.storage = 'ftp://host/x': unknown scheme 'ftp'",
+        ),
+        (
+            {"space": SPACE, "storage": "shared/ray"},
+            r"search.storage = 'shared/ray': a storage path must be absolute",
+        ),
+        (
+            {"space": SPACE, "storage": ""},
+            r"search.storage = '': give a shared folder's absolute path or a URI",
+        ),
+        (
+            {"space": SPACE, "storage": 3},
+            r"search.storage = 3: give a shared folder's absolute path or a URI",
+        ),
+        ({"space": SPACE, "max_failures": -1}, r"search.max_failures = -1: must be an integer >= 0"),
+        ({"space": SPACE, "max_failures": 1.5}, r"search.max_failures = 1.5: must be an integer >= 0"),
     ],
 )
 def test_bad_search_sections(raw, match):

@@ -80,7 +80,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         run = store.load_run(results, args.resume, experiment=named)
         log.info("resuming %s/%s", run.experiment, run.run_id)
         summary = resume_search(
-            run, address=args.address, data=args.data, allow_data_change=args.allow_data_change
+            run,
+            address=args.address,
+            data=args.data,
+            allow_data_change=args.allow_data_change,
+            storage=args.storage,
         )
     else:
         args.experiment = args.experiment or DEFAULT_SEARCH
@@ -93,7 +97,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         prices = load_for(experiment.data)
         for note in prices.notes:
             log.warning("data: %s", note)
-        summary = run_search(experiment, prices=prices, results_dir=results, address=args.address)
+        summary = run_search(
+            experiment, prices=prices, results_dir=results, address=args.address, storage=args.storage
+        )
     print(format_search(summary))
     return {"finished": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(summary.status, EXIT_ERROR)
 
@@ -122,6 +128,13 @@ def register(sub: Any) -> None:
     add_data_args(p, default=None)
     p.add_argument("--results", default="results", help="results folder (default ./results)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--storage",
+        metavar="URI",
+        help="where Ray's experiment state goes, for a cluster without a shared disk: s3://bucket/prefix, gs://..., "
+        "file:///mnt/nfs/... or an absolute path (default: search.storage, else the run folder); credentials from "
+        "the environment",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run: its id, or 'latest'")
     p.add_argument("--allow-data-change", action="store_true", help="resume even if the data changed")
     p.set_defaults(func=cmd_tune)

@@ -121,8 +121,21 @@ class SearchConfig:
     resources: Resources = field(default_factory=Resources)
     scheduler: Scheduler = field(default_factory=Scheduler)
     space: tuple[Param, ...] = ()
+    # where Ray's experiment state goes (trial checkpoints, searcher state): a shared path or an object-store URI
+    # for a cluster whose nodes share no disk; None keeps it in the run folder (one machine)
+    storage: str | None = None
+    # restarts of a trial whose node died, from its last checkpoint (Ray's FailureConfig)
+    max_failures: int = 2
 
     def __post_init__(self) -> None:
+        if self.storage is not None:
+            check_storage(self.storage, key="search.storage")
+        if not is_int(self.max_failures) or self.max_failures < 0:
+            _fail(
+                "max_failures",
+                self.max_failures,
+                "must be an integer >= 0 (0: a trial on a lost node errors)",
+            )
         if self.metric not in METRICS:
             _fail("metric", self.metric, f"choose one of {sorted(METRICS)}")
         for key in ("num_samples", "max_concurrent"):
@@ -164,6 +177,8 @@ class SearchConfig:
             "resources": {"cpus": self.resources.cpus, "gpus": self.resources.gpus},
             "scheduler": {f.name: getattr(self.scheduler, f.name) for f in fields(self.scheduler)},
             "space": {p.name: p.to_dict() for p in self.space},
+            "storage": self.storage,
+            "max_failures": self.max_failures,
         }
 
 
@@ -235,7 +250,30 @@ def search_from_dict(raw: Any) -> SearchConfig:
         resources=section(Resources, "resources"),
         scheduler=section(Scheduler, "scheduler"),
         space=tuple(_param_from_dict(str(k), v) for k, v in space_raw.items()),
+        storage=raw.get("storage"),
+        max_failures=raw.get("max_failures", 2),
     )
+
+
+STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss")
+
+
+def check_storage(uri: Any, *, key: str) -> str:
+    """A storage location: an absolute path or a URI of a scheme pyarrow's filesystems read (``s3://bucket/prefix``,
+    ``gs://...``, ``file:///mnt/nfs/...``, with query options such as ``?endpoint_override=host:port&scheme=http``)."""
+    text = str(uri) if isinstance(uri, str) else None
+    if text is None or not text.strip():
+        fail(key, uri, "give a shared folder's absolute path or a URI such as s3://bucket/prefix")
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in STORAGE_SCHEMES:
+            fail(
+                key, uri, f"unknown scheme {scheme!r}; use one of {list(STORAGE_SCHEMES)} or an absolute path"
+            )
+        return text
+    if not text.startswith("/"):
+        fail(key, uri, "a storage path must be absolute (every node must find the same place)")
+    return text
 
 
 def is_active(param: Param, values: Mapping[str, Any]) -> bool:

@@ -49,9 +49,11 @@ def filter_ray_noise() -> None:
     """Keep :data:`NOISE` off the console handlers of Ray's loggers (before Ray starts: its first notice comes then)."""
     for name in ("ray", "ray.tune"):
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                if not any(isinstance(f, RayNoise) for f in handler.filters):
-                    handler.addFilter(RayNoise())
+            console = isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            )
+            if console and not any(isinstance(f, RayNoise) for f in handler.filters):
+                handler.addFilter(RayNoise())
 
 
 @contextlib.contextmanager

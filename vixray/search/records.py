@@ -62,6 +62,7 @@ def trial_tables(
         row["node_id"] = last.get("node_id")
         row["seconds"] = float(t.get("seconds") or 0.0)
         row["error"] = t.get("error")
+        row["failures"] = int(t.get("failures") or 0)  # restarts after a lost node (search.max_failures)
         trial_rows.append(row)
         if status == "finished":
             for f in range(n_folds):
@@ -132,6 +133,7 @@ class StoreCallback(tune.Callback):
         state = self._state()
         entry = state.setdefault(trial.trial_id, {"params": {}, "history": [], "error": None, "ended": False})
         entry["params"] = dict(trial.config)
+        entry["failures"] = max(int(entry.get("failures") or 0), int(getattr(trial, "num_failures", 0) or 0))
         return entry
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -232,6 +234,7 @@ def trials_from_store(run: store.Run, *, n_folds: int) -> dict[str, dict[str, An
             "error": row.get("error"),
             "ended": row["status"] != "running",
             "seconds": row.get("seconds"),
+            "failures": row.get("failures") or 0,
         }
     return state
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import platform
@@ -39,6 +38,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from vixray import store
 from vixray.baselines import strongest_baseline
 from vixray.config import ExperimentConfig, SearchConfig, dump_experiment, experiment_from_dict
+from vixray.config.search import check_storage
 from vixray.crossval import (
     METRIC_KEYS,
     FoldScores,
@@ -51,9 +51,11 @@ from vixray.crossval import (
 from vixray.data import Prices, load_recorded
 from vixray.dataset import Eras, development_dataset, resolve_eras
 from vixray.importance import write_block_importance
+from vixray.search.cluster import check_resources, check_shared_storage, ray_session
 from vixray.search.progress import ProgressLine, filter_ray_noise, quiet_console, verbose_from_env
 from vixray.search.records import StoreCallback, decided_trials, study_name, write_importance, write_study
 from vixray.search.sampler import asha_rungs, make_scheduler, make_searcher
+from vixray.search.storage import Storage, redact, run_storage
 from vixray.search.summary import (
     FAILED,
     FINISHED,
@@ -67,48 +69,6 @@ from vixray.search.trainable import SearchPayload, train_trial, trial_experiment
 from vixray.snooping import search_spa
 
 log = logging.getLogger(__name__)
-
-
-def connect(address: str | None = None) -> str:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray sized to this machine."""
-    if ray.is_initialized():
-        return "existing"
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-        return address
-    # no dashboard: one listener less. Ray 2.60 turns a loopback node address into the machine's own, so the
-    # rest of its servers cannot be confined to 127.0.0.1 from here (the README lists them)
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
-    return "local"
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[str]:
-    """:func:`connect`, and shut down a Ray this process started on every way out of the block."""
-    where = connect(address)
-    try:
-        yield where
-    finally:
-        if where == "local":
-            ray.shutdown()
-
-
-def check_resources(search: SearchConfig) -> None:
-    """A trial the cluster can never place waits forever; fail now with the numbers instead."""
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    max_cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
-    max_gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
-    if search.resources.gpus > max_gpus:
-        raise ValueError(
-            f"search.resources.gpus = {search.resources.gpus}, but no node of the Ray cluster has that many GPUs "
-            f"(largest: {max_gpus:g}); set gpus: 0 to train on CPU, or connect to a cluster with GPUs (--address)"
-        )
-    if search.resources.cpus > max_cpus:
-        raise ValueError(
-            f"search.resources.cpus = {search.resources.cpus}, but the largest node of the Ray cluster has "
-            f"{max_cpus:g} CPUs; lower cpus or add bigger nodes"
-        )
 
 
 def _versions() -> dict[str, str]:
@@ -199,7 +159,7 @@ def setup_search(experiment: ExperimentConfig, prices: Prices, *, baselines: boo
     return SearchSetup(experiment, prices, eras, payload, base, scores)
 
 
-def _manifest(setup: SearchSetup, *, address: str) -> dict[str, Any]:
+def _manifest(setup: SearchSetup, *, address: str, storage: str | None) -> dict[str, Any]:
     exp = setup.experiment
     return {
         "status": "running",
@@ -216,6 +176,7 @@ def _manifest(setup: SearchSetup, *, address: str) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "machine": _machine(),
         "ray_address": address,
+        "storage": redact(storage) if storage else None,  # Ray's experiment state, when not in the run folder
         "command": " ".join(sys.argv),
     }
 
@@ -242,15 +203,16 @@ def write_baselines(run: store.Run, setup: SearchSetup) -> str:
     return strongest
 
 
-def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
+def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool, storage: Storage) -> tune.Tuner:
     search = _search(setup.experiment)
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, payload=setup.payload),
         {"cpu": search.resources.cpus, "gpu": search.resources.gpus},
     )
+    shared = {"storage_filesystem": storage.filesystem} if storage.uri else {}
     if restore:
         return tune.Tuner.restore(
-            str(run.ray_dir), trainable=trainable, resume_unfinished=True, resume_errored=False
+            storage.ray_path, trainable=trainable, resume_unfinished=True, resume_errored=False, **shared
         )
     return tune.Tuner(
         trainable,
@@ -264,15 +226,18 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool) -> tune.Tuner:
         ),
         run_config=tune.RunConfig(
             name=store.RAY_DIR,
-            storage_path=str(run.path),
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            storage_path=storage.path,
+            **shared,
+            # a trial whose node died restarts from its last checkpoint on another node, this many times
+            failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=False),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # CSV and JSON keep Ray's ResultGrid working; the automatic TensorBoardX logger is left out
             # (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS in _fit): it imports torch in the driver and costs more per
             # result than a short epoch, and curves.parquet holds the same curves
+            # the progress line first: its on_experiment_end closes it even when the store's final write fails
             callbacks=[
-                StoreCallback(run.path, n_folds=len(setup.base.folds)),
                 ProgressLine(run.path, total=search.num_samples, metric=search.metric, mode=search.mode),
+                StoreCallback(run.path, n_folds=len(setup.base.folds)),
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
             ],
@@ -287,23 +252,35 @@ def run_search(
     prices: Prices,
     results_dir: Path,
     address: str | None = None,
+    storage: str | None = None,
 ) -> SearchSummary:
     """Run a new search: everything is checked before its run directory is made, which is finalised whatever
-    happens; the driver holds the run's lock throughout."""
+    happens; the driver holds the run's lock throughout. ``storage`` (default ``search.storage``) is where Ray's
+    experiment state goes (:mod:`vixray.search.storage`)."""
+    storage = storage or _search(experiment).storage
+    if storage is not None:
+        check_storage(storage, key="--storage")
     setup = setup_search(experiment, prices, baselines=True)
     store.check_writable(results_dir, what="--results")
     filter_ray_noise()
     with ray_session(address) as where:
         check_resources(_search(experiment))
-        run = store.create_run(results_dir, experiment.name, manifest=_manifest(setup, address=where))
+        check_shared_storage(storage)
+        manifest = _manifest(setup, address=where, storage=storage)
+        run = store.create_run(results_dir, experiment.name, manifest=manifest)
         log.info("run directory: %s", run.path)
         with store.lock_run(run, action="search"):
             write_baselines(run, setup)
-            return _fit(run, setup, restore=False)
+            return _fit(run, setup, restore=False, storage=run_storage(run, storage))
 
 
 def resume_search(
-    run: store.Run, *, address: str | None = None, data: str | None = None, allow_data_change: bool = False
+    run: store.Run,
+    *,
+    address: str | None = None,
+    data: str | None = None,
+    allow_data_change: bool = False,
+    storage: str | None = None,
 ) -> SearchSummary:
     """Continue an interrupted run with ``Tuner.restore``: ended trials keep their results, unfinished ones resume.
     A finished run is left untouched (its summary is returned); a run whose Ray state is damaged is refused."""
@@ -311,7 +288,9 @@ def resume_search(
     if manifest.get("status") == FINISHED:
         log.info("run %s/%s is finished: nothing to resume, nothing changed", run.experiment, run.run_id)
         return summarise(run, status=FINISHED, seconds=0.0, spa=run.search_spa())
-    check_restorable(run)
+    storage = storage or manifest.get("storage")
+    state = run_storage(run, storage)
+    check_restorable(run, state)
     experiment = experiment_from_dict(manifest["experiment_config"], origin=str(run.path / store.MANIFEST))
     prices, _ = load_recorded(
         experiment.data,
@@ -328,27 +307,37 @@ def resume_search(
     filter_ray_noise()
     with store.lock_run(run, action="resume"), ray_session(address):  # a second driver is refused before Ray
         check_resources(_search(experiment))
+        check_shared_storage(storage)
         run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
-        return _fit(run, setup, restore=True)
+        return _fit(run, setup, restore=True, storage=state)
 
 
-def check_restorable(run: store.Run) -> None:
+def check_restorable(run: store.Run, state: Storage) -> None:
     """Refuse a resume that Ray would turn into a fresh search: no state, or state it cannot read (a disk that
     filled up mid-write). The store's trials are untouched either way."""
     name = f"{run.experiment}/{run.run_id}"
     kept = counts(run)
-    if not (run.ray_dir / "tuner.pkl").is_file():
-        raise ValueError(f"run {name} has no Ray experiment state ({run.ray_dir}); it cannot be resumed")
-    states = sorted(run.ray_dir.glob("experiment_state-*.json"))
+    try:
+        found = state.exists("tuner.pkl")
+    except OSError as err:
+        raise ValueError(
+            f"run {name}: Ray's experiment state at {state.describe()} cannot be read ({err})"
+        ) from None
+    if not found:
+        raise ValueError(
+            f"run {name} has no Ray experiment state ({state.describe()}); it cannot be resumed (a run searched "
+            "with --storage resumes with the same --storage)"
+        )
+    states = state.experiment_states()
     problem = "no experiment_state file" if not states else None
-    for path in states[-1:]:
+    for latest in states[-1:]:
         try:
-            json.loads(path.read_text())
+            state.read_json(latest)
         except (OSError, ValueError) as err:
-            problem = f"{path.name} is unreadable ({err})"
+            problem = f"{latest} is unreadable ({err})"
     if problem:
         raise ValueError(
-            f"run {name} cannot be resumed: Ray's experiment state in {run.ray_dir} is damaged ({problem}), and "
+            f"run {name} cannot be resumed: Ray's experiment state in {state.describe()} is damaged ({problem}), and "
             f"Ray would start the search over. The run keeps its {sum(kept.values())} trials "
             f"({kept['finished']} finished) as they are; start a new search (make tune) instead"
         )
@@ -371,11 +360,11 @@ def _ray_env() -> Iterator[None]:
             os.environ.pop(k, None)
 
 
-def _fit(run: store.Run, setup: SearchSetup, *, restore: bool) -> SearchSummary:
+def _fit(run: store.Run, setup: SearchSetup, *, restore: bool, storage: Storage) -> SearchSummary:
     started = time.perf_counter()
     status = FAILED
     try:
-        tuner = _tuner(setup, run, restore=restore)
+        tuner = _tuner(setup, run, restore=restore, storage=storage)
         with _ray_env(), quiet_console(run.path / store.RAY_LOG, verbose=verbose_from_env()):
             tuner.fit()  # returns normally after Ctrl-C too: final_status tells
         status = final_status(run, num_samples=_search(setup.experiment).num_samples)
