@@ -297,7 +297,7 @@ def _read_table(results: ResultsReader, path: Path) -> pl.DataFrame:
         if not path.is_file():
             raise ValueError(f"{path}: missing")
         try:
-            return pl.read_parquet(path)
+            return store.read_parquet(path)
         except Exception as err:  # polars raises several error types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet ({err})") from None
 

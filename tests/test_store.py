@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -47,6 +48,29 @@ def test_tables_are_none_until_written_then_read_back(tmp_path):
     frame = pl.DataFrame({"trial_id": ["a"], "status": ["finished"], "val_loss": [0.9]})
     store.write_parquet(run.path / store.TRIALS, frame)
     assert run.trials().equals(frame)
+
+
+def test_a_reader_racing_the_writer_sees_one_whole_version(tmp_path):
+    # the dashboard and a test's poll read trials.parquet while the search replaces it every few seconds
+    path = tmp_path / "t.parquet"
+    versions = [pl.DataFrame({"a": list(range(n)), "b": [str(i) * 3 for i in range(n)]}) for n in (50, 900)]
+    store.write_parquet(path, versions[0])
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            store.write_parquet(path, versions[i % 2])
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        heights = {store.read_parquet(path).height for _ in range(1500)}
+    finally:
+        stop.set()
+        thread.join()
+    assert heights <= {50, 900}
 
 
 def test_list_and_load_runs(tmp_path):

@@ -27,6 +27,7 @@ through it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -213,6 +214,12 @@ def write_parquet(path: Path, frame: pl.DataFrame) -> None:
     write_atomic(path, frame.write_parquet)
 
 
+def read_parquet(path: Path) -> pl.DataFrame:
+    """A table as it was at one instant: its bytes in one read, then parsed. polars opens a path more than once
+    (footer, then pages), so a reader racing :func:`write_parquet`'s replace could mix two versions of the file."""
+    return pl.read_parquet(io.BytesIO(Path(path).read_bytes()))
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -267,7 +274,7 @@ class Run:
         if not path.is_file():
             return None
         try:
-            return pl.read_parquet(path)
+            return read_parquet(path)
         except Exception as err:  # polars raises several error types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet ({err})") from None
 
@@ -303,7 +310,7 @@ class Run:
         if not paths:
             return None
         try:
-            return pl.concat([pl.read_parquet(p).with_columns(trial_id=pl.lit(p.stem)) for p in paths])
+            return pl.concat([read_parquet(p).with_columns(trial_id=pl.lit(p.stem)) for p in paths])
         except Exception as err:  # polars raises several error types for a damaged file
             raise ValueError(f"{root}: unreadable trial predictions ({err})") from None
 

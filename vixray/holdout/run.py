@@ -255,7 +255,7 @@ def backtest_evaluation(
             raise ValueError(f"evaluation {eval_id!r} is not in run {run.run_id}; its evaluations: {known}")
         folder = named[0]
     report = store.read_json(folder / store.REPORT_JSON)
-    predictions = pl.read_parquet(folder / store.PREDICTIONS)
+    predictions = store.read_parquet(folder / store.PREDICTIONS)
     experiment = searched_experiment(run, run.manifest())
     prices, _ = load_recorded(
         experiment.data,
