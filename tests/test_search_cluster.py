@@ -1,6 +1,12 @@
-"""The checks a cluster passes before any trial: shared storage across machines, resources some node has (against a real local Ray)."""
+"""A search on a cluster: the checks it passes before any trial (shared storage across machines, resources some
+node has), and a lost node survived on a local three-node cluster."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from specs import tiny_experiment
@@ -35,3 +41,81 @@ def test_gpu_request_the_cluster_lacks_is_an_error(ray_session):
         cluster.check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=1, gpus=1)}))
     with pytest.raises(ValueError, match=r"search.resources.cpus = 64, but the largest node"):
         cluster.check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=64)}))
+
+
+LOST_NODE_SCRIPT = """
+import json, sys, threading, time
+from pathlib import Path
+import polars as pl
+import ray
+from ray.cluster_utils import Cluster
+from vixray import store
+from vixray.config import experiment_from_dict
+from vixray.data import load_prices
+from vixray.search import run_search
+
+# the head runs the driver only (no CPU for trials); each worker one trial at a time
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+cluster.add_node(num_cpus=1)
+doomed = cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address)
+results = Path(sys.argv[2])
+removed = {}
+
+def remove_the_node_once_a_trial_runs_there():
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = store.list_runs(results)
+        trials = store.Run(runs[-1].path).trials() if runs else None
+        if trials is not None and "node_id" in trials.columns:
+            there = trials.filter((pl.col("node_id") == doomed.node_id) & (pl.col("status") == "running"))
+            if there.height:
+                removed["trials"] = there["trial_id"].to_list()
+                cluster.remove_node(doomed)
+                return
+        time.sleep(0.2)
+
+threading.Thread(target=remove_the_node_once_a_trial_runs_there, daemon=True).start()
+experiment = experiment_from_dict(json.loads(Path(sys.argv[1]).read_text()))
+summary = run_search(experiment, prices=load_prices("synthetic:3"), results_dir=results, address=cluster.address)
+trials = summary.run.trials()
+print(json.dumps({"removed": removed.get("trials", []), "doomed": doomed.node_id, "counts": summary.counts,
+                  "status": summary.run.manifest()["status"], "trial_ids": trials["trial_id"].to_list(),
+                  "statuses": trials["status"].to_list(), "failures": trials["failures"].to_list(),
+                  "epochs": trials["epochs"].to_list(), "seconds": trials["seconds"].to_list(), "nodes": trials["node_id"].to_list()}))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_search_survives_a_lost_node(tmp_path):
+    """A worker node is removed while it trains a trial: the trial restarts on the other worker (search.max_failures)
+    and the search ends with every trial finished or pruned, none errored, duplicated or lost."""
+    # long enough trials (a few seconds each) to catch one on the doomed node; no pruning before the last epoch
+    raw = tiny_experiment(num_samples=3, max_epochs=3000, reduction_factor=2, max_failures=2)
+    raw["search"]["scheduler"]["grace_period"] = 3000
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(raw))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run(
+        [sys.executable, "-c", LOST_NODE_SCRIPT, str(spec), str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["removed"], "no trial ran on the node to remove; make the trials longer"
+    assert result["status"] == "finished"
+    assert sorted(result["trial_ids"]) == sorted(set(result["trial_ids"])) and len(result["trial_ids"]) == 3
+    assert set(result["statuses"]) <= {"finished", "pruned"} and result["counts"]["errored"] == 0
+    rows = zip(result["failures"], result["nodes"], result["epochs"], strict=True)
+    by_id = dict(zip(result["trial_ids"], rows, strict=True))
+    for trial_id in result["removed"]:
+        failures, node, epochs = by_id[trial_id]
+        assert failures >= 1, "the store records the restart"
+        assert node != result["doomed"] and epochs == 3000, "restarted and ended on the node that stayed"

@@ -162,6 +162,18 @@ class ProgressLine(tune.Callback):
             return
         self._ended("finished" if self._tested.get(trial.trial_id) else "pruned")
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from vixray.search.records import error_message
+
+        bar = self._line()
+        if bar is not None:
+            failures = int(getattr(trial, "num_failures", 0) or 0)
+            bar.write(
+                f"trial {trial.trial_id} failed ({error_message(trial) or 'its node was lost'}); restarting it "
+                f"from its last checkpoint (failure {failures} of search.max_failures)",
+                file=bar.fp,
+            )
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from vixray.search.records import error_message
 

@@ -162,6 +162,11 @@ class StoreCallback(tune.Callback):
         self._trial(trial)["ended"] = True
         self.flush(force=True)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # failed (its node lost, or an exception) and restarting from its last checkpoint: the count is the record
+        self._trial(trial)
+        self.flush(force=True)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         entry = self._trial(trial)
         if not (
