@@ -1,18 +1,28 @@
 """A search on a cluster: the checks it passes before any trial (shared storage across machines, resources some
-node has), and a lost node survived on a local three-node cluster."""
+node has), a lost node survived on a local three-node cluster, and a search submitted as a Ray Job."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 from specs import tiny_experiment
 
+from vixray import store
 from vixray.config.search import Resources, search_from_dict
 from vixray.search import cluster
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _nodes(*addresses, alive=True):
@@ -119,3 +129,65 @@ def test_a_search_survives_a_lost_node(tmp_path):
         failures, node, epochs = by_id[trial_id]
         assert failures >= 1, "the store records the restart"
         assert node != result["doomed"] and epochs == 3000, "restarted and ended on the node that stayed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, *, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {seconds:g} s")
+
+
+@pytest.mark.slow
+def test_a_search_submitted_as_a_ray_job(tmp_path):
+    """The README's cluster recipe on one machine: `ray start --head`, then `ray job submit --working-dir . --
+    vixray tune ... --storage DIR`; the job's driver joins the cluster (RAY_ADDRESS, set by Ray Jobs)."""
+    bin_dir = Path(sys.executable).parent  # ray and vixray of this environment, as on a cluster's nodes
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", RAY_AUTH_MODE="disabled")
+    port = _free_port()
+    head = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", "--num-cpus=2", "--disable-usage-stats",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/api/version", seconds=90)
+        (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_experiment(num_samples=3, max_epochs=2)))
+        results, shared = tmp_path / "results", tmp_path / "shared"
+        job = subprocess.run(
+            [str(bin_dir / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{port}",
+             "--working-dir", str(REPO), "--", "vixray", "tune", "--experiment", str(tmp_path / "tiny.yaml"),
+             "--results", str(results), "--storage", str(shared)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert job.returncode == 0 and "succeeded" in job.stdout + job.stderr, (job.stdout + job.stderr)[
+            -3000:
+        ]
+        run = store.Run(store.list_runs(results)[-1].path)
+        manifest = run.manifest()
+        assert manifest["status"] == "finished" and manifest["storage"] == str(shared)
+        assert manifest["ray_address"] not in ("local", "existing")  # the job's driver joined the cluster
+        assert run.trials().height == 3
+        assert (shared / "tiny" / run.run_id / store.RAY_DIR / "tuner.pkl").is_file()
+    finally:
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
