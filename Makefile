@@ -53,6 +53,7 @@ bench: install
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_tune.py
+	$(PY) benchmarks/bench_scale.py
 
 tune: install
 	$(VENV)/bin/vixray tune --experiment experiments/search/$(EXP).yaml --results $(RESULTS) $(if $(DATA),--data $(DATA)) \

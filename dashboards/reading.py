@@ -49,7 +49,7 @@ class ResultsReader:
 
     def __init__(self, root: Path, *, cache_size: int = 512) -> None:
         self.root = Path(root).resolve()
-        self._cache: OrderedDict[Path, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._cache: OrderedDict[Path, tuple[tuple[tuple[int, int] | None, ...], Any]] = OrderedDict()
         self._lock = threading.Lock()  # Dash serves callbacks from several threads
         self._cache_size = cache_size
 
@@ -64,13 +64,15 @@ class ResultsReader:
             raise ValueError(f"{shown}: links outside the results folder; not read")
         return resolved
 
-    def cached(self, path: Path, read: Callable[[], T]) -> T:
-        """``read()``, or what it returned last time if ``path`` has not changed since; a path leading out of the
-        results folder is refused (:meth:`inside`), never read."""
+    def cached(self, path: Path, read: Callable[[], T], *, also: tuple[Path, ...] = ()) -> T:
+        """``read()``, or what it returned last time if ``path`` (and each of ``also``: a folder whose entries the
+        read merges in) has not changed since; a path leading out of the results folder is refused
+        (:meth:`inside`), never read."""
         self.inside(path)
-        key = stat_key(path)
-        if key is None:
+        own = stat_key(path)
+        if own is None and not also:
             return read()
+        key = (own, *(stat_key(p) for p in also))
         with self._lock:
             hit = self._cache.get(path)
             if hit is not None and hit[0] == key:
@@ -175,8 +177,10 @@ def read_run(results: ResultsReader, run: store.Run) -> RunData:
     }
     tables: dict[str, pl.DataFrame | None] = {}
     for name, reader in readers.items():
+        # a search appends the trial tables' newest rows as parts (store.PARTS_DIR) that the reader merges in
+        parts = (run.path / store.PARTS_DIR,) if name in store.TRIAL_TABLES else ()
         try:
-            tables[name] = results.cached(run.path / name, reader)
+            tables[name] = results.cached(run.path / name, reader, also=parts)
         except ValueError as err:
             tables[name] = None
             problems.append(str(err))
@@ -326,6 +330,8 @@ def page_signature(results: ResultsReader, run: store.Run | None = None) -> str:
     try:
         for run_dir in [run.path] if run is not None else _run_dirs(results.root):
             files = [p for p in run_dir.iterdir() if p.is_file()]
+            if (run_dir / store.PARTS_DIR).is_dir():
+                files += [p for p in (run_dir / store.PARTS_DIR).iterdir() if p.is_file()]
             evaluations = run_dir / store.EVALUATION_DIR
             if evaluations.is_dir():
                 files += [f for d in evaluations.iterdir() if d.is_dir() for f in d.iterdir() if f.is_file()]

@@ -63,6 +63,16 @@ def test_the_signature_changes_with_any_file_of_the_run_and_its_evaluations(scra
     assert page_signature(reader, scratch.run) == after
 
 
+def test_rows_a_search_appends_as_parts_are_read_at_once(scratch):
+    reader = ResultsReader(scratch.root)
+    before, signature = read_run(reader, scratch.run).trials, page_signature(reader, scratch.run)
+    row = before.filter(pl.col("status") == "pruned").with_columns(trial_id=pl.lit("newest"))
+    store.write_parquet(scratch.path / store.PARTS_DIR / f"00000000000000000001-newest.{store.TRIALS}", row)
+    after = read_run(reader, scratch.run).trials
+    assert after.height == before.height + 1 and "newest" in after["trial_id"].to_list()
+    assert page_signature(reader, scratch.run) != signature
+
+
 def test_best_finished_never_picks_a_pruned_trial(results):
     data = read_run(ResultsReader(results.root), results.run)
     pruned = results.trials.filter(pl.col("status") == "pruned")

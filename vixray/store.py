@@ -12,6 +12,8 @@ Layout::
         predictions/<trial-id>.parquet one row per test day of each finished trial (written when it finishes)
         spa.json          Hansen's SPA of every finished trial against the strongest baseline (when the search ends)
         curves.parquet    one row per trial x epoch x fold: train_loss, val_loss, val_accuracy
+        parts/            rows of the three trial tables written since they were last compacted, while a search runs:
+                          one file per table for each trial that ended (O(1) per trial), one for those running
         optuna.db         the Optuna study (``optuna-dashboard sqlite:///<run>/optuna.db``), written when the search ends
         importance.json   Optuna's fANOVA parameter importances over the finished trials, written with optuna.db
         ray/              Ray Tune's experiment directory (``Tuner.restore`` / ``ResultGrid`` work on it)
@@ -51,6 +53,11 @@ CURVES = "curves.parquet"
 OPTUNA_DB = "optuna.db"
 IMPORTANCE = "importance.json"
 RAY_DIR = "ray"
+# trials, folds and curves are read as the compacted table merged with its parts: <key>.<table> in PARTS_DIR, where
+# key is LIVE_PART (the running trials, rewritten while they run) or "<sortable sequence>-<trial id>" (an ended trial)
+TRIAL_TABLES = ("trials.parquet", "folds.parquet", "curves.parquet")
+PARTS_DIR = "parts"
+LIVE_PART = "live"
 BASELINE_PREDICTIONS = "baseline_predictions.parquet"
 TRIAL_PREDICTIONS_DIR = "predictions"
 SEARCH_SPA = "spa.json"
@@ -278,17 +285,35 @@ class Run:
         except Exception as err:  # polars raises several error types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet ({err})") from None
 
+    def ended_parts(self, name: str) -> list[Path]:
+        """The parts of table ``name`` for trials that ended since the last compaction, oldest first."""
+        live = f"{LIVE_PART}.{name}"
+        return sorted(p for p in (self.path / PARTS_DIR).glob(f"*.{name}") if p.name != live)
+
+    def _trial_table(self, name: str) -> pl.DataFrame | None:
+        """The compacted table, then the running trials' part, then the ended trials' parts: each trial's rows
+        come from the newest of these that holds it."""
+        paths = [self.path / name, self.path / PARTS_DIR / f"{LIVE_PART}.{name}", *self.ended_parts(name)]
+        # newest first: a compaction writes the table before it removes the parts in it, so a part gone by the time
+        # it is read is in the table read after it
+        frames = [self._table(str(p.relative_to(self.path))) for p in reversed(paths)][::-1]
+        present = [f.with_columns(_rank=pl.lit(i)) for i, f in enumerate(frames) if f is not None and f.width]
+        if len(present) <= 1:
+            return present[0].drop("_rank") if present else frames[0]
+        merged = pl.concat(present, how="diagonal_relaxed")
+        return merged.filter(pl.col("_rank") == pl.col("_rank").max().over("trial_id")).drop("_rank")
+
     def trials(self) -> pl.DataFrame | None:
-        return self._table(TRIALS)
+        return self._trial_table(TRIALS)
 
     def folds(self) -> pl.DataFrame | None:
-        return self._table(FOLDS)
+        return self._trial_table(FOLDS)
 
     def baselines(self) -> pl.DataFrame | None:
         return self._table(BASELINES)
 
     def curves(self) -> pl.DataFrame | None:
-        return self._table(CURVES)
+        return self._trial_table(CURVES)
 
     def baseline_predictions(self) -> pl.DataFrame | None:
         return self._table(BASELINE_PREDICTIONS)

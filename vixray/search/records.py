@@ -1,14 +1,16 @@
 """What a search leaves in its run directory: the trial tables kept current while it runs, optuna.db and the
 importances written when it ends.
 
-:class:`StoreCallback` rebuilds trials.parquet, folds.parquet and curves.parquet from every trial's report history
-(atomically, at most every few seconds and whenever a trial ends); after a restore it starts from what is on disk
-(:func:`trials_from_store`), so a resumed search keeps the rows of the trials that finished before. optuna.db is a
+:class:`StoreCallback` keeps trials.parquet, folds.parquet and curves.parquet current from every trial's report
+history (atomically; a running trial's rows at most every few seconds, an ended trial's once, as parts that are
+compacted into the tables); after a restore it starts from what is on disk (:func:`trials_from_store`), so a resumed
+search keeps the rows of the trials that ended before. optuna.db is a
 view of the same tables (:func:`write_study`), so optuna-dashboard shows exactly what the store holds.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -20,13 +22,15 @@ from typing import Any
 import numpy as np
 import optuna
 import polars as pl
+import pyarrow.fs as pafs
 from ray import tune
+from ray.train.constants import CHECKPOINT_DIR_NAME
 
 from vixray import store
 from vixray.config import SearchConfig
 from vixray.crossval import METRIC_KEYS
 from vixray.search.sampler import distribution, quiet_optuna
-from vixray.search.trainable import DAILY_PREDICTIONS, DECIDED, EARLIER_EPOCHS
+from vixray.search.trainable import DAILY_PREDICTIONS_FILE, DECIDED, EARLIER_EPOCHS
 
 log = logging.getLogger(__name__)
 
@@ -111,26 +115,44 @@ _CURVE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "val_accuracy": pl.Float64,
 }
 _REPORT_KEYS = ("epoch", "val_loss", "val_accuracy", "train_loss", "node_id")
+# what a report carries for the store alone: taken out of the result once recorded (the fold and test scores too),
+# so that Ray's driver keeps the epoch and the two metrics a search can rank by
+_STORE_ONLY = frozenset({EARLIER_EPOCHS, "train_loss", "active_folds", "node_id"})
+_MIN_COMPACTION = 64  # ended trials' parts kept before the first compaction
 LOST = "lost when the driver died: Ray's restored state did not know this trial; its epochs are kept"
 
 
 class StoreCallback(tune.Callback):
-    """Keeps trials.parquet, folds.parquet and curves.parquet current while the search runs (atomic rewrites)."""
+    """Keeps trials.parquet, folds.parquet and curves.parquet current while the search runs, at O(1) per trial.
+
+    A trial's rows are rewritten (the running trials' part, at most every ``flush_seconds``) only while it runs;
+    when it ends they are appended as parts of their own and the trial leaves the callback's memory. The parts are
+    compacted into the tables when they hold as many trials as the tables do (so each row is rewritten O(1) times on
+    average) and when the search ends. Readers merge tables and parts (:meth:`vixray.store.Run.trials`).
+    """
 
     def __init__(self, run_path: Path, *, n_folds: int, flush_seconds: float = 3.0) -> None:
         self.run_path = Path(run_path)
         self.n_folds = n_folds
         self.flush_seconds = flush_seconds
-        self._trials: dict[str, dict[str, Any]] | None = None
+        self._trials: dict[str, dict[str, Any]] | None = None  # the trials not yet ended
+        self._ended: set[str] = set()
+        self._compacted = 0  # trials in the compacted tables
         self._last_flush = 0.0
 
     def _state(self) -> dict[str, dict[str, Any]]:
         if self._trials is None:  # first event, or first after a restore: start from what is on disk
-            self._trials = trials_from_store(store.Run(self.run_path), n_folds=self.n_folds)
+            known = trials_from_store(store.Run(self.run_path), n_folds=self.n_folds)
+            self._ended = {trial_id for trial_id, t in known.items() if t["ended"]}
+            self._trials = {trial_id: t for trial_id, t in known.items() if not t["ended"]}
+            self._compacted = len(known)
         return self._trials
 
-    def _trial(self, trial: Any) -> dict[str, Any]:
+    def _trial(self, trial: Any) -> dict[str, Any] | None:
+        """The record of a trial still going, or None for one the store holds as ended (a replayed decision)."""
         state = self._state()
+        if trial.trial_id in self._ended:
+            return None
         entry = state.setdefault(trial.trial_id, {"params": {}, "history": [], "error": None, "ended": False})
         entry["params"] = dict(trial.config)
         entry["failures"] = max(int(entry.get("failures") or 0), int(getattr(trial, "num_failures", 0) or 0))
@@ -138,63 +160,115 @@ class StoreCallback(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         entry = self._trial(trial)
-        entry["started"] = entry.get("started") or time.time()
-        self.flush(force=False)
+        if entry is not None:
+            entry["started"] = entry.get("started") or time.time()
+            self.flush(force=False)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         entry = self._trial(trial)
-        if result.get(DECIDED):  # a trial that ended before the restart replays its record: the store has it
+        if entry is None or result.get(DECIDED):  # a trial that ended before a restart replays its record
             return
         if (
-            DAILY_PREDICTIONS in result
-        ):  # the finished trial's test days: its own file, kept out of the history
-            daily = pl.DataFrame(result[DAILY_PREDICTIONS]).with_columns(pl.col("date").str.to_date())
-            store.Run(self.run_path).write_trial_predictions(trial.trial_id, daily)
+            "test_accuracy" in result
+        ):  # finished: its test days, from its last checkpoint, get a file of their own
+            daily = _daily_predictions(trial, result)
+            if daily is not None:
+                store.Run(self.run_path).write_trial_predictions(trial.trial_id, daily)
         latest = {k: v for k, v in result.items() if k.startswith(("fold", "test_")) or k in _REPORT_KEYS}
         reported = [*result.get(EARLIER_EPOCHS, []), latest]
         # a trial resumed from a checkpoint trains again from there: its new epochs replace everything after it
         first = reported[0]["epoch"]
         entry["history"] = [*(h for h in entry["history"] if h["epoch"] < first), *reported]
         entry["seconds"] = float(result.get("time_total_s", entry.get("seconds") or 0.0))
-        self.flush(force="test_accuracy" in latest)
+        self.flush(force="test_accuracy" in latest)  # a finished trial's scores reach the disk at once
+        # Ray keeps every trial's last result, and a running summary of each number in it, in the driver until the
+        # search ends (and in every snapshot of its state): what the store now holds need not stay there too
+        for key in [k for k in result if k.startswith(("fold", "test_")) or k in _STORE_ONLY]:
+            del result[key]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._trial(trial)["ended"] = True
-        self.flush(force=True)
+        if self._trial(trial) is not None:
+            self._end(trial.trial_id)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         # failed (its node lost, or an exception) and restarting from its last checkpoint: the count is the record
-        self._trial(trial)
-        self.flush(force=True)
+        if self._trial(trial) is not None:
+            self.flush(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        entry = self._trial(trial)
-        if not (
-            entry["ended"] and entry.get("error")
-        ):  # an error recorded before a restart is kept as it was
+        entry = self._trial(trial)  # None: an error recorded before a restart is kept as it was
+        if entry is not None:
             entry["error"] = error_message(trial)
-        entry["ended"] = True
-        self.flush(force=True)
+            self._end(trial.trial_id)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         # a trial the store saw start but Ray's restored state never knew (the driver died within a snapshot of
         # starting it) will never end: say so, instead of leaving it "running" forever
         known = {t.trial_id for t in trials}
-        for trial_id, entry in self._state().items():
-            if not entry["ended"] and trial_id not in known:
-                entry["ended"] = True
-                entry["error"] = LOST
+        for trial_id in [t for t in self._state() if t not in known]:
+            self._state()[trial_id]["error"] = LOST
+            self._end(trial_id)
+        self.compact()
+
+    def _end(self, trial_id: str) -> None:
+        """Append the ended trial's rows as parts of their own; it leaves memory and the running trials' part."""
+        entry = self._state().pop(trial_id)
+        entry["ended"] = True
+        key = f"{time.time_ns():020d}-{trial_id}"
+        for name, frame in zip(
+            store.TRIAL_TABLES, trial_tables({trial_id: entry}, n_folds=self.n_folds), strict=True
+        ):
+            store.write_parquet(self.run_path / store.PARTS_DIR / f"{key}.{name}", frame)
+        self._ended.add(trial_id)
         self.flush(force=True)
+        if len(self._ended) - self._compacted >= max(_MIN_COMPACTION, self._compacted):
+            self.compact()
 
     def flush(self, *, force: bool) -> None:
+        """Rewrite the running trials' part (O(trials running), at most every ``flush_seconds`` unless forced)."""
         now = time.monotonic()
         if not force and now - self._last_flush < self.flush_seconds:
             return
         self._last_flush = now
-        trials_df, folds_df, curves_df = trial_tables(self._state(), n_folds=self.n_folds)
-        store.write_parquet(self.run_path / store.TRIALS, trials_df)
-        store.write_parquet(self.run_path / store.FOLDS, folds_df)
-        store.write_parquet(self.run_path / store.CURVES, curves_df)
+        parts = self.run_path / store.PARTS_DIR
+        frames = trial_tables(self._state(), n_folds=self.n_folds)
+        for name, frame in zip(store.TRIAL_TABLES, frames, strict=True):
+            if self._state():
+                store.write_parquet(parts / f"{store.LIVE_PART}.{name}", frame)
+            else:
+                (parts / f"{store.LIVE_PART}.{name}").unlink(missing_ok=True)
+
+    def compact(self) -> None:
+        """Merge the parts into the three tables, then remove the parts they now hold (readers stay consistent:
+        :meth:`vixray.store.Run.trials` reads parts before tables)."""
+        run = store.Run(self.run_path)
+        self.flush(force=True)
+        merged = {name: run.ended_parts(name) for name in store.TRIAL_TABLES}
+        tables = {store.TRIALS: run.trials(), store.FOLDS: run.folds(), store.CURVES: run.curves()}
+        for name, table in tables.items():
+            if table is not None:
+                store.write_parquet(self.run_path / name, table)
+        for paths in merged.values():
+            for path in paths:
+                path.unlink(missing_ok=True)
+        if not self._state():
+            for name in store.TRIAL_TABLES:
+                (self.run_path / store.PARTS_DIR / f"{store.LIVE_PART}.{name}").unlink(missing_ok=True)
+        self._compacted = len(self._ended) + len(self._state())
+
+
+def _daily_predictions(trial: Any, result: Mapping[str, Any]) -> pl.DataFrame | None:
+    """A finished trial's test-day calls, read from the checkpoint of its last report (on the run's storage, which
+    the trial's node wrote before reporting), or None when that checkpoint holds none."""
+    name = result.get(CHECKPOINT_DIR_NAME)
+    if not name:
+        return None
+    path = f"{trial.storage.trial_fs_path}/{name}/{DAILY_PREDICTIONS_FILE}"
+    filesystem = trial.storage.storage_filesystem
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        return None
+    with filesystem.open_input_file(path) as f:
+        return pl.read_parquet(io.BytesIO(f.readall()))
 
 
 def error_message(trial: Any) -> str:

@@ -230,7 +230,9 @@ def _tuner(setup: SearchSetup, run: store.Run, *, restore: bool, storage: Storag
             **shared,
             # a trial whose node died restarts from its last checkpoint on another node, this many times
             failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=False),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # two kept, not one: Ray snapshots the whole search (O(trials)) whenever a trial has saved num_to_keep
+            # checkpoints since the last snapshot, and with one that was every trial's end, O(trials^2) in all
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             # CSV and JSON keep Ray's ResultGrid working; the automatic TensorBoardX logger is left out
             # (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS in _fit): it imports torch in the driver and costs more per
             # result than a short epoch, and curves.parquet holds the same curves

@@ -33,8 +33,9 @@ CHECKPOINT_SECONDS = 10.0
 # A trial reports at least this often (and at ASHA's rungs and its end), so progress and curves stay live.
 REPORT_SECONDS = 1.0
 EARLIER_EPOCHS = "earlier_epochs"  # a report's key for the epochs trained since the previous report
-# the last report's key for every test day's call (for the search's SPA)
-DAILY_PREDICTIONS = "daily_predictions"
+# every test day's call of a finished trial (for the search's SPA) travels in its last checkpoint, through the
+# storage every node reaches, not in its report: the driver keeps a trial's reports until the search ends
+DAILY_PREDICTIONS_FILE = "daily_predictions.parquet"
 # a report's key marking the replay of a trial that had ended before the search was restored
 DECIDED = "decided_before_restore"
 REPLAYED_ERROR = "errored before the search was restored"  # what a replayed errored trial raises
@@ -79,21 +80,18 @@ def epoch_metrics(report: Any) -> dict[str, Any]:
 
 def test_scores(
     prepared: PreparedFolds, proba: Sequence[np.ndarray], pred: Sequence[np.ndarray]
-) -> dict[str, Any]:
-    """A finished trial's test metrics, pooled and per fold (with each fold's confusion matrix), and every test day's
-    call, for its last report."""
+) -> tuple[dict[str, Any], pl.DataFrame]:
+    """A finished trial's test metrics for its last report, pooled and per fold (with each fold's confusion matrix),
+    and every test day's call (for its last checkpoint)."""
     rows = [prepared.windows.test_rows(f) for f in range(len(prepared.folds))]
     scores = score_folds(prepared.dataset, rows, pred, proba)
     out: dict[str, Any] = {f"test_{k}": scores.pooled[k] for k in METRIC_KEYS}
-    # every test day's call, dates as text so the report stays plain JSON; the store keeps it per trial
-    daily = scores.daily(prepared.dataset).with_columns(pl.col("date").cast(pl.String))
-    out[DAILY_PREDICTIONS] = daily.to_dict(as_series=False)
     for f, fold in enumerate(scores.per_fold):
         for k in METRIC_KEYS:
             out[f"fold{f}_test_{k}"] = fold[k]
         out[f"fold{f}_n_test"] = int(fold["n"])
         out[f"fold{f}_test_confusion"] = fold["confusion"]  # (K, K) rows true, columns predicted
-    return out
+    return out, scores.daily(prepared.dataset)
 
 
 def train_trial(config: dict[str, Any], payload: SearchPayload) -> None:
@@ -132,15 +130,20 @@ def train_trial(config: dict[str, Any], payload: SearchPayload) -> None:
             unreported.append(metrics)
             continue
         metrics[EARLIER_EPOCHS] = unreported
+        daily = None
         if done:
             proba, pred = trainer.predict("test")
-            metrics.update(test_scores(prepared, proba, pred))
-        # Each checkpoint also makes Ray snapshot the whole search (CheckpointConfig(num_to_keep=1) forces it), so
-        # saving after every sub-second epoch would cost more than the epoch. Save every CHECKPOINT_SECONDS, and
-        # always at the end so a trial that finished just before a crash is not trained again on resume.
+            scores, daily = test_scores(prepared, proba, pred)
+            metrics.update(scores)
+        # A trial's second checkpoint since Ray's last snapshot makes Ray snapshot the whole search (with
+        # CheckpointConfig(num_to_keep=2)), so saving after every sub-second epoch would cost more than the epoch.
+        # Save every CHECKPOINT_SECONDS, and always at the end so a trial that finished just before a crash is not
+        # trained again on resume.
         if done or time.monotonic() - last_saved >= CHECKPOINT_SECONDS:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(trainer.state_dict(), Path(folder) / CHECKPOINT_FILE)
+                if daily is not None:
+                    daily.write_parquet(Path(folder) / DAILY_PREDICTIONS_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
             last_saved = time.monotonic()
         else:
