@@ -156,7 +156,9 @@ def test_a_search_submitted_as_a_ray_job(tmp_path):
     port = _free_port()
     head = subprocess.Popen(
         [str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", "--num-cpus=2", "--disable-usage-stats",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={port}"],
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={port}",
+         # the job agent's own port: the default (52365) is taken by any other Ray on this machine (the tests' own)
+         f"--dashboard-agent-listen-port={_free_port()}"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -170,7 +172,7 @@ def test_a_search_submitted_as_a_ray_job(tmp_path):
                   "--working-dir", str(REPO), "--", "vixray", "tune", "--experiment", str(tmp_path / "tiny.yaml"),
                   "--results", str(results), "--storage", str(shared)]  # fmt: skip
         deadline = time.time() + 90
-        while True:  # the dashboard answers before the head's job agent is up: Ray asks to try again later
+        while True:  # the dashboard may answer before the head's job agent is up: Ray asks to try again later
             job = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
             if "No available agent" not in job.stdout + job.stderr or time.time() > deadline:
                 break
