@@ -55,7 +55,7 @@ IMPORTANCE = "importance.json"
 RAY_DIR = "ray"
 # trials, folds and curves are read as the compacted table merged with its parts: <key>.<table> in PARTS_DIR, where
 # key is LIVE_PART (the running trials, rewritten while they run) or "<sortable sequence>-<trial id>" (an ended trial)
-TRIAL_TABLES = ("trials.parquet", "folds.parquet", "curves.parquet")
+TRIAL_TABLES = (TRIALS, FOLDS, CURVES)
 PARTS_DIR = "parts"
 LIVE_PART = "live"
 BASELINE_PREDICTIONS = "baseline_predictions.parquet"

@@ -168,9 +168,8 @@ class StoreCallback(tune.Callback):
         entry = self._trial(trial)
         if entry is None or result.get(DECIDED):  # a trial that ended before a restart replays its record
             return
-        if (
-            "test_accuracy" in result
-        ):  # finished: its test days, from its last checkpoint, get a file of their own
+        if "test_accuracy" in result:
+            # finished: its test days, from its last checkpoint, get a file of their own
             daily = _daily_predictions(trial, result)
             if daily is not None:
                 store.Run(self.run_path).write_trial_predictions(trial.trial_id, daily)
