@@ -392,51 +392,6 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_trials_and_shuts_ray_down(tm
     assert ray_pids and not alive, "the Ray this search started is still running"
 
 
-CLUSTER_SCRIPT = """
-import json, sys
-from pathlib import Path
-import ray
-from ray.cluster_utils import Cluster
-from vixray.config import experiment_from_dict
-from vixray.data import load_prices
-from vixray.search import run_search
-
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-cluster.add_node(num_cpus=1)
-cluster.wait_for_nodes()
-ray.init(address=cluster.address)
-experiment = experiment_from_dict(json.loads(Path(sys.argv[1]).read_text()))
-summary = run_search(experiment, prices=load_prices("synthetic:3"), results_dir=Path(sys.argv[2]),
-                     address=cluster.address)
-nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-print(json.dumps({"nodes": sorted(nodes), "trial_nodes": summary.run.trials()["node_id"].to_list(),
-                  "counts": summary.counts}))
-ray.shutdown()
-cluster.shutdown()
-"""
-
-
-@pytest.mark.slow
-def test_search_spreads_over_two_nodes(tmp_path):
-    raw = tiny_experiment(num_samples=4, max_epochs=3)
-    spec = tmp_path / "tiny.json"
-    spec.write_text(json.dumps(raw))
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    out = subprocess.run(
-        [sys.executable, "-c", CLUSTER_SCRIPT, str(spec), str(tmp_path / "results")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert len(result["nodes"]) == 2
-    assert set(result["trial_nodes"]) == set(result["nodes"]), "every node ran at least one trial"
-    assert result["counts"]["errored"] == 0
-
-
 @pytest.mark.slow
 def test_ray_state_on_s3_compatible_storage_survives_a_killed_driver(tmp_path, monkeypatch):
     from moto.server import ThreadedMotoServer

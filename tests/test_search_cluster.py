@@ -1,5 +1,6 @@
 """A search on a cluster: the checks it passes before any trial (shared storage across machines, resources some
-node has), a lost node survived on a local three-node cluster, and a search submitted as a Ray Job."""
+node has), trials spread over a local two-node cluster, a lost node survived on a three-node one, and a search
+submitted as a Ray Job."""
 
 from __future__ import annotations
 
@@ -51,6 +52,56 @@ def test_gpu_request_the_cluster_lacks_is_an_error(ray_session):
         cluster.check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=1, gpus=1)}))
     with pytest.raises(ValueError, match=r"search.resources.cpus = 64, but the largest node"):
         cluster.check_resources(type(search)(**{**search.__dict__, "resources": Resources(cpus=64)}))
+
+
+def _run_cluster_script(script: str, raw: dict, tmp_path: Path, *, timeout: int) -> dict:
+    """Run ``script`` (which makes its own local cluster) on the experiment ``raw``; its last line of JSON."""
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(raw))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(spec), str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+CLUSTER_SCRIPT = """
+import json, sys
+from pathlib import Path
+import ray
+from ray.cluster_utils import Cluster
+from vixray.config import experiment_from_dict
+from vixray.data import load_prices
+from vixray.search import run_search
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address)
+experiment = experiment_from_dict(json.loads(Path(sys.argv[1]).read_text()))
+summary = run_search(experiment, prices=load_prices("synthetic:3"), results_dir=Path(sys.argv[2]),
+                     address=cluster.address)
+nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+print(json.dumps({"nodes": sorted(nodes), "trial_nodes": summary.run.trials()["node_id"].to_list(),
+                  "counts": summary.counts}))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_search_spreads_over_two_nodes(tmp_path):
+    raw = tiny_experiment(num_samples=4, max_epochs=3)
+    result = _run_cluster_script(CLUSTER_SCRIPT, raw, tmp_path, timeout=300)
+    assert len(result["nodes"]) == 2
+    assert set(result["trial_nodes"]) == set(result["nodes"]), "every node ran at least one trial"
+    assert result["counts"]["errored"] == 0
 
 
 LOST_NODE_SCRIPT = """
@@ -106,19 +157,7 @@ def test_a_search_survives_a_lost_node(tmp_path):
     # long enough trials (a few seconds each) to catch one on the doomed node; no pruning before the last epoch
     raw = tiny_experiment(num_samples=3, max_epochs=3000, reduction_factor=2, max_failures=2)
     raw["search"]["scheduler"]["grace_period"] = 3000
-    spec = tmp_path / "tiny.json"
-    spec.write_text(json.dumps(raw))
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    out = subprocess.run(
-        [sys.executable, "-c", LOST_NODE_SCRIPT, str(spec), str(tmp_path / "results")],
-        capture_output=True,
-        text=True,
-        timeout=420,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _run_cluster_script(LOST_NODE_SCRIPT, raw, tmp_path, timeout=420)
     assert result["removed"], "no trial ran on the node to remove; make the trials longer"
     assert result["status"] == "finished"
     assert sorted(result["trial_ids"]) == sorted(set(result["trial_ids"])) and len(result["trial_ids"]) == 3

@@ -277,7 +277,10 @@ class Run:
         return read_json(path)
 
     def _table(self, name: str) -> pl.DataFrame | None:
-        path = self.path / name
+        return self._read(self.path / name)
+
+    @staticmethod
+    def _read(path: Path) -> pl.DataFrame | None:
         if not path.is_file():
             return None
         try:
@@ -296,7 +299,7 @@ class Run:
         paths = [self.path / name, self.path / PARTS_DIR / f"{LIVE_PART}.{name}", *self.ended_parts(name)]
         # newest first: a compaction writes the table before it removes the parts in it, so a part gone by the time
         # it is read is in the table read after it
-        frames = [self._table(str(p.relative_to(self.path))) for p in reversed(paths)][::-1]
+        frames = [self._read(p) for p in reversed(paths)][::-1]
         present = [f.with_columns(_rank=pl.lit(i)) for i, f in enumerate(frames) if f is not None and f.width]
         if len(present) <= 1:
             return present[0].drop("_rank") if present else frames[0]

@@ -229,13 +229,17 @@ class StoreCallback(tune.Callback):
         if not force and now - self._last_flush < self.flush_seconds:
             return
         self._last_flush = now
-        parts = self.run_path / store.PARTS_DIR
-        frames = trial_tables(self._state(), n_folds=self.n_folds)
+        running = self._state()
+        if not running:
+            self._drop_live_part()
+            return
+        frames = trial_tables(running, n_folds=self.n_folds)
         for name, frame in zip(store.TRIAL_TABLES, frames, strict=True):
-            if self._state():
-                store.write_parquet(parts / f"{store.LIVE_PART}.{name}", frame)
-            else:
-                (parts / f"{store.LIVE_PART}.{name}").unlink(missing_ok=True)
+            store.write_parquet(self.run_path / store.PARTS_DIR / f"{store.LIVE_PART}.{name}", frame)
+
+    def _drop_live_part(self) -> None:
+        for name in store.TRIAL_TABLES:
+            (self.run_path / store.PARTS_DIR / f"{store.LIVE_PART}.{name}").unlink(missing_ok=True)
 
     def compact(self) -> None:
         """Merge the parts into the three tables, then remove the parts they now hold (readers stay consistent:
@@ -251,8 +255,7 @@ class StoreCallback(tune.Callback):
             for path in paths:
                 path.unlink(missing_ok=True)
         if not self._state():
-            for name in store.TRIAL_TABLES:
-                (self.run_path / store.PARTS_DIR / f"{store.LIVE_PART}.{name}").unlink(missing_ok=True)
+            self._drop_live_part()
         self._compacted = len(self._ended) + len(self._state())
 
 
