@@ -277,7 +277,8 @@ def test_too_little_data_names_era_and_folds(prices):
 
 
 def _cli(args: list[str], tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+    # faulthandler: a SIGABRT from _finish prints every thread's stack into the log before the process dies
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "RAY_ADDRESS": ""}
     env.pop("RAY_ADDRESS")
     log = open(tmp_path / f"log-{time.time_ns()}.txt", "w")  # noqa: SIM115 - closed by the OS with the process
     return subprocess.Popen(
@@ -288,6 +289,21 @@ def _cli(args: list[str], tmp_path: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so the Ray processes it started can be cleaned up
     )
+
+
+def _finish(proc: subprocess.Popen, tmp_path: Path, *, timeout: float) -> int:
+    """The exit code of ``proc``; past ``timeout`` it fails with where each of its threads was and its logs."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        logs = [p.read_text()[-6000:] for p in sorted(tmp_path.glob("log-*.txt"))]
+        logs += [p.read_text()[-4000:] for p in tmp_path.rglob("ray.log")]
+        pytest.fail(f"still running after {timeout:g} s:\n" + "\n----\n".join(logs))
 
 
 def _start_search(tmp_path: Path, *, num_samples: int) -> tuple[Path, subprocess.Popen]:
@@ -326,7 +342,7 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     run = store.Run(store.list_runs(results)[-1].path)
     before = run.trials().filter(pl.col("trial_id").is_in(list(done_before)))
     resumed = _cli(["tune", "--resume", "latest", "--results", str(results)], tmp_path)
-    assert resumed.wait(timeout=300) == 0, "\n".join(
+    assert _finish(resumed, tmp_path, timeout=300) == 0, "\n".join(
         p.read_text()[-3000:] for p in tmp_path.glob("log-*.txt")
     )
     after = run.trials()
@@ -377,7 +393,7 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_trials_and_shuts_ray_down(tm
         time.sleep(0.3)
     assert proc.poll() is None, "the search ended before Ctrl-C; make it longer"
     os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: Ray Tune catches it and returns from fit()
-    assert proc.wait(timeout=120) == 130
+    assert _finish(proc, tmp_path, timeout=120) == 130
     out = "\n".join(p.read_text() for p in tmp_path.glob("log-*.txt"))
     run = store.Run(store.list_runs(results)[-1].path)
     manifest = run.manifest()
@@ -441,7 +457,7 @@ def test_ray_state_on_s3_compatible_storage_survives_a_killed_driver(tmp_path, m
         resumed = _cli(
             ["tune", "--resume", run.run_id, "--results", str(results)], tmp_path
         )  # storage: manifest's
-        assert resumed.wait(timeout=300) == 0, "\n".join(
+        assert _finish(resumed, tmp_path, timeout=300) == 0, "\n".join(
             p.read_text()[-3000:] for p in tmp_path.glob("log-*.txt")
         )
         after = run.trials()
