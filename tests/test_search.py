@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -408,23 +409,46 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_trials_and_shuts_ray_down(tm
     assert ray_pids and not alive, "the Ray this search started is still running"
 
 
+def _s3_server(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """moto's S3-compatible server in a process of its own, as a real one would be (its log beside the CLI's, for
+    _finish), and its address once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "log-s3-server.txt", "w")  # noqa: SIM115 - closed by the OS with the process
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and server.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return server, f"127.0.0.1:{port}"
+        time.sleep(0.2)
+    server.kill()
+    pytest.fail("the S3 server did not start:\n" + (tmp_path / "log-s3-server.txt").read_text()[-3000:])
+
+
 @pytest.mark.slow
 def test_ray_state_on_s3_compatible_storage_survives_a_killed_driver(tmp_path, monkeypatch):
-    from moto.server import ThreadedMotoServer
+    import boto3
 
     secret = "vixray-test-secret-never-written"
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",  # no cloud here: the SDK must not look for a machine's metadata
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server, where = _s3_server(tmp_path)
     try:
-        host, port = server.get_host_and_port()
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+        s3 = boto3.client("s3", endpoint_url=f"http://{where}")
         s3.create_bucket(Bucket="vixray")
-        uri = f"s3://vixray/searches?endpoint_override={host}:{port}&scheme=http"
+        uri = f"s3://vixray/searches?endpoint_override={where}&scheme=http"
         raw = tiny_experiment(num_samples=8, max_epochs=12, reduction_factor=4)
         raw["search"]["max_concurrent"] = 1
         (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(raw))
@@ -469,4 +493,5 @@ def test_ray_state_on_s3_compatible_storage_survives_a_killed_driver(tmp_path, m
         written = [p for p in run.path.rglob("*") if p.is_file()] + list(tmp_path.glob("log-*.txt"))
         assert not [p for p in written if secret.encode() in p.read_bytes()]  # no credential written anywhere
     finally:
-        server.stop()
+        server.kill()
+        server.wait()
