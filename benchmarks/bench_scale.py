@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     busy = float(trials["seconds"].sum())
     print(
         f"scale search: {trials.height} trials of 2 epochs ({summary.counts}), {slots} concurrent on "
-        f"{os.cpu_count()} cores; driver RSS {rss_start:.0f} MB with Ray up, before the search"
+        f"{os.cpu_count()} cores; driver RSS {rss_start:.0f} MB with Ray up, before the search "
+        f"(MALLOC_ARENA_MAX {os.environ.get('MALLOC_ARENA_MAX', 'unset')}: see the README's cluster section)"
     )
     for mark in marks:
         if mark in watch.rss:
