@@ -302,9 +302,13 @@ def _finish(proc: subprocess.Popen, tmp_path: Path, *, timeout: float) -> int:
             proc.wait(timeout=20)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        logs = [p.read_text()[-6000:] for p in sorted(tmp_path.glob("log-*.txt"))]
-        logs += [p.read_text()[-4000:] for p in tmp_path.rglob("ray.log")]
-        pytest.fail(f"still running after {timeout:g} s:\n" + "\n----\n".join(logs))
+        ray_logs = "\n----\n".join(p.read_text()[-4000:] for p in tmp_path.rglob("ray.log"))
+        pytest.fail(f"still running after {timeout:g} s:\n{_logs(tmp_path, tail=6000)}\n----\n{ray_logs}")
+
+
+def _logs(tmp_path: Path, *, tail: int = 3000) -> str:
+    """The end of each log the test's processes wrote (the CLI's, the S3 server's), oldest first."""
+    return "\n----\n".join(p.read_text()[-tail:] for p in sorted(tmp_path.glob("log-*.txt")))
 
 
 def _start_search(tmp_path: Path, *, num_samples: int) -> tuple[Path, subprocess.Popen]:
@@ -343,9 +347,7 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     run = store.Run(store.list_runs(results)[-1].path)
     before = run.trials().filter(pl.col("trial_id").is_in(list(done_before)))
     resumed = _cli(["tune", "--resume", "latest", "--results", str(results)], tmp_path)
-    assert _finish(resumed, tmp_path, timeout=300) == 0, "\n".join(
-        p.read_text()[-3000:] for p in tmp_path.glob("log-*.txt")
-    )
+    assert _finish(resumed, tmp_path, timeout=300) == 0, _logs(tmp_path)
     after = run.trials()
     manifest = run.manifest()
     assert manifest["status"] == "finished" and len(manifest["resumed"]) == 1, manifest["status"]
@@ -481,9 +483,7 @@ def test_ray_state_on_s3_compatible_storage_survives_a_killed_driver(tmp_path, m
         resumed = _cli(
             ["tune", "--resume", run.run_id, "--results", str(results)], tmp_path
         )  # storage: manifest's
-        assert _finish(resumed, tmp_path, timeout=300) == 0, "\n".join(
-            p.read_text()[-3000:] for p in tmp_path.glob("log-*.txt")
-        )
+        assert _finish(resumed, tmp_path, timeout=300) == 0, _logs(tmp_path)
         after = run.trials()
         assert run.manifest()["status"] == "finished" and after.height >= 8
         kept = after.filter(pl.col("trial_id").is_in(list(done_before))).sort("trial_id")

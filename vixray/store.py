@@ -146,17 +146,13 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
         os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, StoreWriteError):
-            raise
-        raise StoreWriteError(
-            err.errno, f"could not write {path} ({err.strerror or err}; {_free_space(path.parent)})"
-        ) from err
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, StoreWriteError):
+            raise StoreWriteError(
+                err.errno, f"could not write {path} ({err.strerror or err}; {_free_space(path.parent)})"
+            ) from err
         raise
 
 

@@ -22,6 +22,8 @@ from typing import Any
 from ray import tune
 
 from vixray import store
+from vixray.search.records import error_message
+from vixray.search.summary import counts
 from vixray.search.trainable import DECIDED, REPLAYED_ERROR
 
 # messages of Ray's a user cannot act on: the token-authentication notice at start, the snapshot-frequency warning
@@ -102,8 +104,6 @@ class ProgressLine(tune.Callback):
         if self._bar is None and not verbose_from_env():
             from tqdm import tqdm  # the console's one progress bar
 
-            from vixray.search.summary import counts
-
             before = counts(store.Run(self.run_path))
             for state in self.counts:
                 self.counts[state] = before[state]
@@ -163,8 +163,6 @@ class ProgressLine(tune.Callback):
         self._ended("finished" if self._tested.get(trial.trial_id) else "pruned")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from vixray.search.records import error_message
-
         bar = self._line()
         if bar is not None:
             failures = int(getattr(trial, "num_failures", 0) or 0)
@@ -175,8 +173,6 @@ class ProgressLine(tune.Callback):
             )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from vixray.search.records import error_message
-
         self.running.discard(trial.trial_id)
         message = error_message(trial)
         if REPLAYED_ERROR in message:  # errored before the restart: counted from the store already

@@ -115,6 +115,7 @@ _CURVE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "val_accuracy": pl.Float64,
 }
 _REPORT_KEYS = ("epoch", "val_loss", "val_accuracy", "train_loss", "node_id")
+_SCORE_PREFIXES = ("fold", "test_")  # a finished trial's test scores, pooled and per fold
 # what a report carries for the store alone: taken out of the result once recorded (the fold and test scores too),
 # so that Ray's driver keeps the epoch and the two metrics a search can rank by
 _STORE_ONLY = frozenset({EARLIER_EPOCHS, "train_loss", "active_folds", "node_id"})
@@ -173,7 +174,7 @@ class StoreCallback(tune.Callback):
             daily = _daily_predictions(trial, result)
             if daily is not None:
                 store.Run(self.run_path).write_trial_predictions(trial.trial_id, daily)
-        latest = {k: v for k, v in result.items() if k.startswith(("fold", "test_")) or k in _REPORT_KEYS}
+        latest = {k: v for k, v in result.items() if k.startswith(_SCORE_PREFIXES) or k in _REPORT_KEYS}
         reported = [*result.get(EARLIER_EPOCHS, []), latest]
         # a trial resumed from a checkpoint trains again from there: its new epochs replace everything after it
         first = reported[0]["epoch"]
@@ -182,7 +183,7 @@ class StoreCallback(tune.Callback):
         self.flush(force="test_accuracy" in latest)  # a finished trial's scores reach the disk at once
         # Ray keeps every trial's last result, and a running summary of each number in it, in the driver until the
         # search ends (and in every snapshot of its state): what the store now holds need not stay there too
-        for key in [k for k in result if k.startswith(("fold", "test_")) or k in _STORE_ONLY]:
+        for key in [k for k in result if k.startswith(_SCORE_PREFIXES) or k in _STORE_ONLY]:
             del result[key]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
