@@ -89,14 +89,14 @@ def next_step(summary: SearchSummary) -> str:
     """What to do after a search, by how it ended."""
     run = summary.run
     resume = f"vixray tune --resume {run.run_id} --experiment {run.experiment}"
-    if summary.status == "interrupted":
-        done = sum(summary.counts[s] for s in ("finished", "pruned", "errored"))
+    if summary.status == store.INTERRUPTED:
+        done = sum(summary.counts[s] for s in store.ENDED_STATUSES)
         budget = (run.manifest().get("search") or {}).get("num_samples", "?")
         return (
             f"interrupted: {done} of {budget} trials ended, the run is marked interrupted; resume it with "
             f"`{resume}` (or make tune EXP={run.experiment} RESUME=1)"
         )
-    if summary.status == "failed":
+    if summary.status == store.FAILED:
         why = summary.first_error
         return f"failed: every trial errored{f' (first error: {why})' if why else ''}; nothing to evaluate"
     return "next: python -m vixray.evaluate --best"

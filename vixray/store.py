@@ -74,6 +74,9 @@ PARAM_PREFIX = "param."
 # a trial's status in trials.parquet: finished (all epochs, test scores), pruned (stopped by ASHA at a rung),
 # errored, or running (the search is still going, or died with it)
 TRIAL_STATUSES = ("finished", "pruned", "errored", "running")
+ENDED_STATUSES = TRIAL_STATUSES[:3]  # a trial's status once it has ended
+# a run's status in its manifest (vixray.search.summary says when each holds)
+RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 

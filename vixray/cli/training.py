@@ -101,7 +101,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             experiment, prices=prices, results_dir=results, address=args.address, storage=args.storage
         )
     print(format_search(summary))
-    return {"finished": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(summary.status, EXIT_ERROR)
+    return {store.FINISHED: EXIT_OK, store.INTERRUPTED: EXIT_INTERRUPTED}.get(summary.status, EXIT_ERROR)
 
 
 def register(sub: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vixray import store
 from vixray.dataset import Eras
 
 
@@ -53,10 +54,10 @@ def check_search_complete(manifest: Mapping[str, Any], *, run_name: str, allow_p
     """Refuse a run whose search did not finish (interrupted, failed, or still running or crashed) unless
     ``allow_partial``: its best trials are the best of part of a search, and the report would not say so."""
     status = str(manifest.get("status", "unknown"))
-    if status == "finished" or allow_partial:
+    if status == store.FINISHED or allow_partial:
         return
     counts = manifest.get("counts") or {}
-    ended = sum(int(counts.get(k, 0)) for k in ("finished", "pruned", "errored"))
+    ended = sum(int(counts.get(k, 0)) for k in store.ENDED_STATUSES)
     budget = (manifest.get("search") or {}).get("num_samples", "?")
     raise ValueError(
         f"run {run_name} is {status}, not finished ({ended} of {budget} trials ended): resume it "

@@ -162,7 +162,7 @@ def setup_search(experiment: ExperimentConfig, prices: Prices, *, baselines: boo
 def _manifest(setup: SearchSetup, *, address: str, storage: str | None) -> dict[str, Any]:
     exp = setup.experiment
     return {
-        "status": "running",
+        "status": store.RUNNING,
         "started": _now(),
         "ended": None,
         "experiment_config": exp.to_dict(),
@@ -310,7 +310,7 @@ def resume_search(
     with store.lock_run(run, action="resume"), ray_session(address):  # a second driver is refused before Ray
         check_resources(_search(experiment))
         check_shared_storage(storage)
-        run.update_manifest(status="running", resumed=[*manifest.get("resumed", []), _now()])
+        run.update_manifest(status=store.RUNNING, resumed=[*manifest.get("resumed", []), _now()])
         return _fit(run, setup, restore=True, storage=state)
 
 

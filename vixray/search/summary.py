@@ -15,8 +15,7 @@ from typing import Any
 import polars as pl
 
 from vixray import store
-
-FINISHED, INTERRUPTED, FAILED = "finished", "interrupted", "failed"
+from vixray.store import FAILED, FINISHED, INTERRUPTED
 
 
 def counts(run: store.Run) -> dict[str, int]:
@@ -31,7 +30,7 @@ def counts(run: store.Run) -> dict[str, int]:
 def final_status(run: store.Run, *, num_samples: int) -> str:
     """How a search that returned normally ended, from the trials the store holds."""
     c = counts(run)
-    ended = c["finished"] + c["pruned"] + c["errored"]
+    ended = sum(c[s] for s in store.ENDED_STATUSES)
     if c["running"] or ended < num_samples:
         return INTERRUPTED
     return FAILED if c["errored"] == ended else FINISHED
